@@ -1,0 +1,42 @@
+--- lua-bedrock: an AWS Bedrock Runtime client.
+-- bedrock.client(config) and bedrock.async_client(config) make clients;
+-- bedrock.run / bedrock.spawn drive async tasks; bedrock.sigv4 and
+-- bedrock.eventstream are the sans-I/O pieces. See README.md.
+local core = require "bedrock.core"
+local client = require "bedrock.client"
+local errors = require "bedrock.errors"
+local scheduler = require "bedrock.scheduler"
+
+local bedrock = {
+  _VERSION = core._VERSION,
+  client = client.new,
+  async_client = client.new_async,
+  run = scheduler.run,
+  spawn = scheduler.spawn,
+  sleep = function(seconds) return scheduler.sleep(seconds) end,
+  errors = errors,
+  is_error = errors.is,
+}
+
+bedrock.sigv4 = {
+  --- sign{ method, url, headers, body, region, service, credentials, time }
+  -- -> the headers to add (Authorization, X-Amz-Date, X-Amz-Security-Token).
+  sign = function(t)
+    local added = core.sigv4_sign(t)
+    return added
+  end,
+  --- Same, plus { canonical_request, string_to_sign, signature }.
+  sign_debug = function(t)
+    local copy = {}
+    for k, v in pairs(t) do copy[k] = v end
+    copy.debug = true
+    return core.sigv4_sign(copy)
+  end,
+}
+
+bedrock.eventstream = {
+  decoder = core.decoder,
+  encode = core.encode,
+}
+
+return bedrock

@@ -1,0 +1,182 @@
+--- The response stream of invoke_model_with_response_stream: a generic-for
+-- iterator (raising on failure, since a for loop cannot carry nil, err), a
+-- next() that returns nil, err instead, and a closing value that aborts the
+-- transfer at once when a loop breaks.
+--
+-- A stream never ends silently short: the end of the loop means the service
+-- ended the stream cleanly; anything else raises. It is retried only while
+-- no event has reached the caller.
+local core = require "bedrock.core"
+local errors = require "bedrock.errors"
+local retry = require "bedrock.retry"
+
+local stream = {}
+
+local Stream = { __name = "bedrock.stream" }
+Stream.__index = Stream
+
+local function decode_json(s)
+  return require("bedrock.client").decode_json(s)
+end
+
+function stream.new(client, req, err)
+  local self = setmetatable({
+    client = client, req = req, attempts = 0, delivered = 0,
+    started = core.now(), err = err,
+  }, Stream)
+  if not err then self:open() end
+  return self
+end
+
+function Stream:open()
+  self.attempts = self.attempts + 1
+  local x, err = self.client:start(self.req)
+  if not x then
+    err.attempts = self.attempts
+    self:fail(err)
+    return
+  end
+  self.x = x
+end
+
+function Stream:fail(err)
+  err.attempts = err.attempts or self.attempts
+  self.err = err
+  self:release()
+end
+
+function Stream:release()
+  if self.x then
+    self.x:close()
+    self.x = nil
+  end
+end
+
+--- Either retry (nothing reached the caller yet) or fail with err.
+function Stream:retry_or_fail(err)
+  self:release()
+  err.attempts = self.attempts
+  if self.delivered == 0 and retry.should_retry(err, self.attempts, self.client.config.max_retries) then
+    self.client.driver.sleep(retry.delay(self.attempts, err))
+    if not self.closed then self:open() end
+    return
+  end
+  self:fail(err)
+end
+
+local function exception_error(etype, payload, x)
+  local ok, doc = pcall(decode_json, payload)
+  local message = ok and type(doc) == "table" and (doc.message or doc.Message) or payload
+  local code = etype and (etype:sub(1, 1):upper() .. etype:sub(2)) or "UnknownException"
+  local err = errors.new{
+    code = code, exception_type = etype, message = tostring(message),
+    request_id = x:headers()["x-amzn-requestid"],
+    details = ok and type(doc) == "table" and doc or nil,
+  }
+  err.retryable = errors.classify(err)
+  return err
+end
+
+--- The next event: a decoded table (or the inner bytes with raw = true),
+-- nil at the clean end, or nil, err.
+function Stream:next()
+  local driver = self.client.driver
+  while true do
+    if self.err then return nil, self.err end
+    if self.closed then return nil end
+    local x = self.x
+    if not x then return nil, self.err end
+    local status, complete = x:status()
+    if not complete then
+      if x:state() == "running" then
+        driver.wait(x)
+      else
+        self:retry_or_fail(require("bedrock.client").transfer_error(x))
+      end
+    elseif status < 200 or status > 299 then
+      -- an error document: wait for all of it
+      if x:state() == "running" then
+        driver.wait(x)
+      else
+        self:retry_or_fail(require("bedrock.client").response_error(x))
+      end
+    else
+      if not self.meta then
+        self.meta = require("bedrock.client").response_meta(x, self.attempts, self.started)
+      end
+      local kind, etype, payload, unwrapped = x:next_event()
+      if kind == "event" then
+        if etype == "chunk" then
+          local inner = payload
+          if not unwrapped then
+            local ok, doc = pcall(decode_json, payload)
+            local b64 = ok and type(doc) == "table" and doc.bytes
+            inner = type(b64) == "string" and core.b64decode(b64) or nil
+            if not inner then
+              self:fail(errors.new{ code = "EventStreamError",
+                message = "a chunk event without base64 'bytes'", attempts = self.attempts })
+              return nil, self.err
+            end
+          end
+          self.delivered = self.delivered + 1
+          if self.req.raw then return inner end
+          local ok, ev = pcall(decode_json, inner)
+          if not ok then return inner end
+          local metrics = type(ev) == "table" and ev["amazon-bedrock-invocationMetrics"]
+          if type(metrics) == "table" then
+            self.meta.usage = {
+              input_tokens = metrics.inputTokenCount,
+              output_tokens = metrics.outputTokenCount,
+            }
+            self.meta.metrics = metrics
+          end
+          return ev
+        end
+        -- other event types are not part of this operation's stream: skip
+      elseif kind == "exception" then
+        self:retry_or_fail(exception_error(etype, payload, x))
+      elseif kind ~= nil then
+        self:fail(errors.new{ code = etype or "EventStreamError",
+          message = payload or ("a stream message of type " .. kind),
+          request_id = self.meta.request_id })
+      else
+        local state = x:state()
+        if state == "running" then
+          driver.wait(x)
+        elseif state == "done" then
+          self.meta.latency_ms = (core.now() - self.started) * 1000
+          self:release()
+          self.closed = true
+          return nil
+        else
+          self:retry_or_fail(require("bedrock.client").transfer_error(x))
+        end
+      end
+    end
+  end
+end
+
+--- The generic-for step: raises the error object instead of returning it.
+function Stream:__call()
+  local ev, err = self:next()
+  if ev == nil and err then error(err, 0) end
+  return ev
+end
+
+--- Abort the transfer now (idempotent). The loop's closing value calls it.
+function Stream:close()
+  self.closed = true
+  self:release()
+end
+Stream.__close = Stream.close
+Stream.__gc = Stream.close
+
+function Stream:__tostring()
+  return "bedrock.stream(" .. self.req.path .. ", " .. (self.closed and "closed" or "open") .. ")"
+end
+
+--- status, request_id, headers, usage (once the final metrics arrived),
+-- attempts: nil until the stream's response headers arrived.
+function Stream:get_meta() return self.meta end
+
+return stream

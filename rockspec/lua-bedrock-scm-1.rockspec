@@ -1,0 +1,41 @@
+rockspec_format = "3.0"
+package = "lua-bedrock"
+version = "scm-1"
+source = { url = "git+https://example.invalid/lua-bedrock.git" }
+description = {
+  summary = "AWS Bedrock Runtime client: SigV4, event streams and libcurl in C, a small Lua API",
+  detailed = [[
+bedrock.client(config) and bedrock.async_client(config) with invoke_model and
+invoke_model_with_response_stream (a for-loop iterator of decoded events), the
+AWS credential chain, retries, and the sans-I/O pieces bedrock.sigv4 and
+bedrock.eventstream.]],
+  license = "Apache-2.0",
+}
+dependencies = { "lua >= 5.4", "lua-cjson" }
+external_dependencies = {
+  CURL = { header = "curl/curl.h", library = "curl" },
+  OPENSSL = { header = "openssl/evp.h", library = "crypto" },
+  ZLIB = { header = "zlib.h", library = "z" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["bedrock.core"] = {
+      sources = { "src/sigv4.c", "src/eventstream.c", "src/transport.c", "src/lbedrock.c" },
+      defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
+      libraries = { "curl", "crypto", "z" },
+      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(ZLIB_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(ZLIB_LIBDIR)" },
+    },
+    ["bedrock"] = "lua/bedrock/init.lua",
+    ["bedrock.client"] = "lua/bedrock/client.lua",
+    ["bedrock.config"] = "lua/bedrock/config.lua",
+    ["bedrock.credentials"] = "lua/bedrock/credentials.lua",
+    ["bedrock.errors"] = "lua/bedrock/errors.lua",
+    ["bedrock.profile"] = "lua/bedrock/profile.lua",
+    ["bedrock.retry"] = "lua/bedrock/retry.lua",
+    ["bedrock.scheduler"] = "lua/bedrock/scheduler.lua",
+    ["bedrock.stream"] = "lua/bedrock/stream.lua",
+  },
+}
+test = { type = "busted" }

@@ -1,0 +1,105 @@
+-- bedrock.eventstream: the Lua face of the C codec, on the upstream vectors
+-- (the exhaustive C test is test/test_eventstream.c).
+local bedrock = require "bedrock"
+local cjson = require "cjson"
+local core = require "bedrock.core"
+
+local TESTDATA
+for _, d in ipairs{ "../shared/testdata", "/work/shared/testdata" } do
+  local f = io.open(d .. "/README.md")
+  if f then f:close(); TESTDATA = d; break end
+end
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local positive = { "all_headers", "empty_message", "int32_header", "payload_no_headers", "payload_one_str_header" }
+
+local function expected(name)
+  local doc = cjson.decode(read(TESTDATA .. "/eventstream/decoded/positive/" .. name))
+  local headers = {}
+  for _, h in ipairs(doc.headers) do
+    local v = h.value
+    if h.type == 6 or h.type == 7 or h.type == 9 then v = core.b64decode(v)
+    elseif h.type >= 2 and h.type <= 5 or h.type == 8 then v = math.tointeger(v) end
+    headers[h.name] = v
+  end
+  return headers, core.b64decode(doc.payload), doc.headers
+end
+
+describe("bedrock.eventstream", function()
+  for _, name in ipairs(positive) do
+    it("decodes " .. name .. " whole and byte by byte, and encodes it back", function()
+      local bytes = read(TESTDATA .. "/eventstream/encoded/positive/" .. name)
+      local headers, payload, wire = expected(name)
+      local msgs = bedrock.eventstream.decoder():feed(bytes)
+      assert.are.equal(1, #msgs)
+      assert.are.same(headers, msgs[1].headers)
+      assert.are.equal(payload, msgs[1].payload)
+      local dec, got = bedrock.eventstream.decoder(), {}
+      for i = 1, #bytes do
+        for _, m in ipairs(dec:feed(bytes:sub(i, i))) do got[#got + 1] = m end
+      end
+      assert.are.equal(1, #got)
+      assert.are.same(headers, got[1].headers)
+      assert.are.equal(0, dec:pending())
+      -- encoding with the wire types (single-header messages keep order)
+      if #wire <= 1 then
+        local typed = {}
+        local names = { [0] = "true", "false", "byte", "short", "int", "long", "bytes", "string", "timestamp", "uuid" }
+        for _, h in ipairs(wire) do typed[h.name] = { type = names[h.type], value = headers[h.name] } end
+        assert.are.equal(bytes, bedrock.eventstream.encode(typed, payload))
+      end
+    end)
+  end
+
+  it("maps every header type to Lua as design.md says", function()
+    local headers = expected("all_headers")
+    local msg = bedrock.eventstream.decoder():feed(read(TESTDATA .. "/eventstream/encoded/positive/all_headers"))[1]
+    for k, v in pairs(headers) do assert.are.equal(v, msg.headers[k], k) end
+    local types = {}
+    for _, v in pairs(msg.headers) do types[type(v) == "number" and math.type(v) or type(v)] = true end
+    assert.is_true(types.boolean and types.integer and types.string)
+  end)
+
+  for _, name in ipairs{ "corrupted_length", "corrupted_header_len", "corrupted_headers", "corrupted_payload" } do
+    it("rejects " .. name .. " with the reason of the vector", function()
+      local bytes = read(TESTDATA .. "/eventstream/encoded/negative/" .. name)
+      local reason = read(TESTDATA .. "/eventstream/decoded/negative/" .. name):gsub("%s+$", "")
+      local ok, err = pcall(function() return bedrock.eventstream.decoder():feed(bytes) end)
+      assert.is_false(ok)
+      assert.matches(reason, tostring(err), 1, true)
+    end)
+  end
+
+  it("round-trips strings, integers, booleans and typed values", function()
+    local frame = bedrock.eventstream.encode({
+      [":event-type"] = "chunk", n = 42, yes = true, no = false,
+      b = { type = "byte", value = -1 }, ts = { type = "timestamp", value = 1700000000000 },
+      id = { type = "uuid", value = string.rep("\1", 16) }, raw = { type = "bytes", value = "\0\1" },
+    }, "payload")
+    local m = bedrock.eventstream.decoder():feed(frame .. frame)
+    assert.are.equal(2, #m)
+    assert.are.same({ [":event-type"] = "chunk", n = 42, yes = true, no = false, b = -1, ts = 1700000000000,
+      id = string.rep("\1", 16), raw = "\0\1" }, m[1].headers)
+    assert.are.equal("payload", m[2].payload)
+    assert.has_error(function() bedrock.eventstream.encode({ b = { type = "byte", value = 300 } }, "") end)
+    assert.has_error(function() bedrock.eventstream.encode({ x = { type = "nope", value = 1 } }, "") end)
+  end)
+
+  it("refuses an oversized frame as soon as its prelude is in", function()
+    local prelude = string.pack(">I4I4", 17 * 1024 * 1024, 0)
+    -- a valid prelude CRC (zlib's, computed independently by Python)
+    local p = io.popen("python3 -c \"import zlib,struct,sys; sys.stdout.write(struct.pack('>I', zlib.crc32(struct.pack('>II', 17*1024*1024, 0))).hex())\"")
+    local hex = p:read("a")
+    p:close()
+    local crc = hex:gsub("..", function(h) return string.char(tonumber(h, 16)) end)
+    local ok, err = pcall(function() return bedrock.eventstream.decoder():feed(prelude .. crc) end)
+    assert.is_false(ok)
+    assert.matches("EVS_TOO_LARGE", tostring(err))
+  end)
+end)

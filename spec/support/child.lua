@@ -1,0 +1,50 @@
+-- Run Lua code in a child lua5.4 with a chosen environment: the only way a
+-- spec can test what the library reads from environment variables.
+local cjson = require "cjson"
+
+local child = {}
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+--- Run `code` (which should print one JSON document) with exactly `env`
+-- (plus PATH, LUA_PATH, LUA_CPATH). Returns the decoded JSON.
+function child.run(env, code)
+  local parts = { "env -i" }
+  local keep = { PATH = os.getenv("PATH"), LUA_PATH = package.path, LUA_CPATH = package.cpath }
+  for k, v in pairs(keep) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
+  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
+  local script = os.tmpname()
+  local f = assert(io.open(script, "w"))
+  f:write("local cjson = require 'cjson'\n", code)
+  f:close()
+  parts[#parts + 1] = "lua5.4 " .. shell_quote(script) .. " 2>&1"
+  local p = assert(io.popen(table.concat(parts, " ")))
+  local out = p:read("a")
+  p:close()
+  os.remove(script)
+  local ok, doc = pcall(cjson.decode, out)
+  if not ok then error("child printed no JSON:\n" .. out, 2) end
+  return doc
+end
+
+--- A fresh temporary directory (removed by the caller with child.rmdir).
+function child.tmpdir()
+  local p = assert(io.popen("mktemp -d"))
+  local dir = p:read("l")
+  p:close()
+  return dir
+end
+
+function child.write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+function child.rmdir(dir)
+  if dir and dir:match("^/tmp/") then os.execute("rm -rf " .. shell_quote(dir)) end
+end
+
+return child

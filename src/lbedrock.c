@@ -1,0 +1,951 @@
+/*
+** lbedrock.c: the Lua binding of the C core, and only that.
+**
+** bedrock.core exposes:
+**   engine()                  -> Engine (a libcurl multi: one keep-alive pool)
+**   Engine:request(opts)      -> Transfer | nil, err
+**   Engine:pump(ms, ids)      -> running, nchanged   (ids[1..n] = changed transfer ids)
+**   Transfer:...              state, status, headers, body, next_event, error, close
+**   sigv4_sign(t)             -> headers to add (bedrock.sigv4.sign)
+**   decoder(), encode(h, p)   -> bedrock.eventstream
+**   now(), time(), sleep(s), b64decode(s), sha256_hex(s)
+**
+** Userdata are born closed (NULL pointers) and opened after their metatable
+** is set, so a raise half way never leaves __gc a bad pointer; close, __gc
+** and __close share one idempotent destroy.
+*/
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+#include <openssl/evp.h>
+
+#include "eventstream.h"
+#include "sigv4.h"
+#include "transport.h"
+
+#if defined(__GNUC__)
+#define BEDROCK_EXPORT __attribute__((visibility("default")))
+#else
+#define BEDROCK_EXPORT
+#endif
+
+#define ENGINE_MT "bedrock.Engine"
+#define XFER_MT "bedrock.Transfer"
+#define DECODER_MT "bedrock.Decoder"
+#define SIGNER_MT "bedrock.Signer"
+
+struct lengine {
+  struct xfer_engine *e;
+};
+
+struct lxfer {
+  struct xfer *x;
+  int unwrap_chunks;    /* next_event unwraps {"bytes": base64} chunk payloads */
+};
+
+struct ldecoder {
+  struct evs_decoder d;
+  int open;
+};
+
+struct lsigner {
+  struct sigv4_signer *s;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static const char *opt_string(lua_State *L, int t, const char *k,
+                              const char *def, size_t *len)
+{
+  const char *s = def;
+  if(len)
+    *len = def ? strlen(def) : 0;
+  if(lua_getfield(L, t, k) != LUA_TNIL) {
+    if(lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "field '%s' must be a string", k);
+    s = lua_tolstring(L, -1, len);
+  }
+  lua_pop(L, 1);  /* still anchored in t */
+  return s;
+}
+
+static lua_Integer opt_integer(lua_State *L, int t, const char *k,
+                               lua_Integer def)
+{
+  lua_Integer v = def;
+  if(lua_getfield(L, t, k) != LUA_TNIL) {
+    int isnum;
+    v = lua_tointegerx(L, -1, &isnum);
+    if(!isnum)
+      luaL_error(L, "field '%s' must be an integer", k);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static int opt_bool(lua_State *L, int t, const char *k, int def)
+{
+  int v = def;
+  if(lua_getfield(L, t, k) != LUA_TNIL)
+    v = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Base64 decode with OpenSSL; returns a Lua string or nothing on bad input. */
+static int push_b64decode(lua_State *L, const char *s, size_t n)
+{
+  luaL_Buffer b;
+  unsigned char *out;
+  int len, pad = 0;
+  if(n % 4)
+    return 0;
+  if(n >= 1 && s[n - 1] == '=')
+    pad++;
+  if(n >= 2 && s[n - 2] == '=')
+    pad++;
+  out = (unsigned char *)luaL_buffinitsize(L, &b, n / 4 * 3 + 1);
+  len = n ? EVP_DecodeBlock(out, (const unsigned char *)s, (int)n) : 0;
+  if(len < 0) {
+    luaL_pushresultsize(&b, 0);
+    lua_pop(L, 1);
+    return 0;
+  }
+  luaL_pushresultsize(&b, (size_t)(len - pad));
+  return 1;
+}
+
+/* ----------------------------------------------------------------- Engine */
+
+static struct lengine *check_engine(lua_State *L, int i)
+{
+  struct lengine *le = luaL_checkudata(L, i, ENGINE_MT);
+  luaL_argcheck(L, le->e != NULL, i, "the engine is closed");
+  return le;
+}
+
+static int lengine_new(lua_State *L)
+{
+  struct lengine *le = lua_newuserdatauv(L, sizeof(*le), 0);
+  le->e = NULL;
+  luaL_setmetatable(L, ENGINE_MT);
+  le->e = xfer_engine_new();
+  if(!le->e)
+    return luaL_error(L, "cannot create a libcurl multi handle");
+  return 1;
+}
+
+static int lengine_close(lua_State *L)
+{
+  struct lengine *le = luaL_checkudata(L, 1, ENGINE_MT);
+  if(le->e) {
+    xfer_engine_free(le->e);
+    le->e = NULL;
+  }
+  return 0;
+}
+
+/* request{ method, url, headers = {"Name: value", ...}, body, stream,
+**          connect_timeout_ms, idle_timeout_ms, total_timeout_ms,
+**          high_water, unwrap_chunks } */
+static int lengine_request(lua_State *L)
+{
+  struct lengine *le = check_engine(L, 1);
+  struct xfer_options o;
+  struct lxfer *lx;
+  const char **hv = NULL;
+  char err[256];
+  lua_Integer n = 0, i;
+
+  luaL_checktype(L, 2, LUA_TTABLE);
+  memset(&o, 0, sizeof(o));
+  o.method = opt_string(L, 2, "method", "POST", NULL);
+  o.url = opt_string(L, 2, "url", NULL, NULL);
+  if(!o.url)
+    return luaL_error(L, "field 'url' is required");
+  o.body = opt_string(L, 2, "body", NULL, &o.body_len);
+  o.stream = opt_bool(L, 2, "stream", 0);
+  o.connect_timeout_ms = (long)opt_integer(L, 2, "connect_timeout_ms", 0);
+  o.idle_timeout_ms = (long)opt_integer(L, 2, "idle_timeout_ms", 0);
+  o.total_timeout_ms = (long)opt_integer(L, 2, "total_timeout_ms", 0);
+  o.high_water = (size_t)opt_integer(L, 2, "high_water", 0);
+
+  /* The userdata exists before any C allocation, so an error below leaves
+  ** nothing behind. It keeps its engine alive through the user value. */
+  lx = lua_newuserdatauv(L, sizeof(*lx), 1);
+  lx->x = NULL;
+  lx->unwrap_chunks = opt_bool(L, 2, "unwrap_chunks", 0);
+  luaL_setmetatable(L, XFER_MT);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+
+  if(lua_getfield(L, 2, "headers") == LUA_TTABLE) {
+    n = luaL_len(L, -1);
+    hv = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof(*hv), 0);
+    for(i = 1; i <= n; i++) {
+      if(lua_geti(L, -2, i) != LUA_TSTRING)
+        return luaL_error(L, "headers[%d] must be a string", (int)i);
+      hv[i - 1] = lua_tostring(L, -1);
+      lua_pop(L, 1);  /* anchored in the headers table */
+    }
+  }
+  o.headers = hv;
+  o.nheaders = (size_t)n;
+  lx->x = xfer_new(le->e, &o, err, sizeof(err));
+  if(!lx->x) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  lua_settop(L, 3);  /* the transfer */
+  return 1;
+}
+
+static int lengine_pump(lua_State *L)
+{
+  struct lengine *le = check_engine(L, 1);
+  lua_Integer ms = luaL_optinteger(L, 2, 0);
+  lua_Integer n = 0;
+  struct xfer *x;
+  char err[256];
+  int running;
+  int has_ids = lua_istable(L, 3);
+  running = xfer_engine_pump(le->e, (long)ms, err, sizeof(err));
+  if(running < 0)
+    return luaL_error(L, "%s", err);
+  while((x = xfer_engine_pop_changed(le->e))) {
+    if(has_ids) {
+      lua_pushinteger(L, (lua_Integer)xfer_id(x));
+      lua_rawseti(L, 3, ++n);
+    }
+  }
+  if(has_ids) {
+    lua_pushnil(L);
+    lua_rawseti(L, 3, n + 1);
+  }
+  lua_pushinteger(L, running);
+  lua_pushinteger(L, n);
+  return 2;
+}
+
+static int lengine_running(lua_State *L)
+{
+  struct lengine *le = luaL_checkudata(L, 1, ENGINE_MT);
+  lua_pushinteger(L, le->e ? xfer_engine_running(le->e) : 0);
+  return 1;
+}
+
+/* --------------------------------------------------------------- Transfer */
+
+static struct lxfer *check_xfer(lua_State *L, int i)
+{
+  struct lxfer *lx = luaL_checkudata(L, i, XFER_MT);
+  luaL_argcheck(L, lx->x != NULL, i, "the transfer is closed");
+  return lx;
+}
+
+static int lxfer_close(lua_State *L)
+{
+  struct lxfer *lx = luaL_checkudata(L, 1, XFER_MT);
+  if(lx->x) {
+    xfer_free(lx->x);
+    lx->x = NULL;
+  }
+  return 0;
+}
+
+static int lxfer_closed(lua_State *L)
+{
+  struct lxfer *lx = luaL_checkudata(L, 1, XFER_MT);
+  lua_pushboolean(L, lx->x == NULL);
+  return 1;
+}
+
+static int lxfer_id(lua_State *L)
+{
+  lua_pushinteger(L, (lua_Integer)xfer_id(check_xfer(L, 1)->x));
+  return 1;
+}
+
+static int lxfer_state(lua_State *L)
+{
+  static const char *const names[] = { "running", "done", "failed" };
+  lua_pushstring(L, names[xfer_get_state(check_xfer(L, 1)->x)]);
+  return 1;
+}
+
+static int lxfer_status(lua_State *L)
+{
+  struct lxfer *lx = check_xfer(L, 1);
+  lua_pushinteger(L, xfer_status(lx->x));
+  lua_pushboolean(L, xfer_headers_complete(lx->x));
+  return 2;
+}
+
+/* Response headers as { lowercase-name = value }; repeats are joined with
+** ", " as HTTP allows. */
+static int lxfer_headers(lua_State *L)
+{
+  struct lxfer *lx = check_xfer(L, 1);
+  size_t i, n = xfer_header_count(lx->x);
+  luaL_Buffer b;
+  lua_createtable(L, 0, (int)n);
+  for(i = 0; i < n; i++) {
+    const char *name, *value;
+    size_t nl, vl, k;
+    char *lower;
+    xfer_header_at(lx->x, i, &name, &nl, &value, &vl);
+    lower = luaL_buffinitsize(L, &b, nl);
+    for(k = 0; k < nl; k++)
+      lower[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
+    luaL_pushresultsize(&b, nl);
+    lua_pushvalue(L, -1);
+    if(lua_rawget(L, -3) == LUA_TSTRING) {
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, value, vl);
+      lua_concat(L, 3);
+    }
+    else {
+      lua_pop(L, 1);
+      lua_pushlstring(L, value, vl);
+    }
+    lua_rawset(L, -3);
+  }
+  return 1;
+}
+
+static int lxfer_body(lua_State *L)
+{
+  struct lxfer *lx = check_xfer(L, 1);
+  size_t len;
+  const char *p = xfer_body(lx->x, &len);
+  lua_pushlstring(L, p, len);
+  return 1;
+}
+
+/* code, detail, evs_code (nil when the transfer did not fail) */
+static int lxfer_error(lua_State *L)
+{
+  struct lxfer *lx = check_xfer(L, 1);
+  const char *detail;
+  int evs;
+  enum xfer_error err = xfer_error(lx->x, &detail, &evs);
+  if(xfer_get_state(lx->x) != XFER_FAILED)
+    return 0;
+  lua_pushstring(L, xfer_errname(err));
+  lua_pushstring(L, detail);
+  if(err == XFER_ERR_STREAM)
+    lua_pushstring(L, evs_errcode(evs));
+  else if(err == XFER_ERR_TRUNCATED)
+    lua_pushliteral(L, "EVS_TRUNCATED");
+  else if(err == XFER_ERR_TIMEOUT)
+    lua_pushstring(L, xfer_failed_connecting(lx->x) ? "connect" : "read");
+  else
+    lua_pushnil(L);
+  return 3;
+}
+
+static int lxfer_elapsed(lua_State *L)
+{
+  lua_pushnumber(L, xfer_elapsed_ms(check_xfer(L, 1)->x));
+  return 1;
+}
+
+static void push_header_string(lua_State *L, const struct evs_message *m,
+                               const char *name)
+{
+  struct evs_header h;
+  if(evs_header_find(m, name, &h) &&
+     (h.type == EVS_STRING || h.type == EVS_BYTES))
+    lua_pushlstring(L, (const char *)h.data, h.data_len);
+  else
+    lua_pushnil(L);
+}
+
+/* Find the string value of "bytes" in a chunk payload {"bytes":"...", ...}
+** without a JSON parse: base64 has no characters JSON must escape. Returns 0
+** when the payload is not that simple shape, and the caller falls back to a
+** real JSON decoder. */
+static int find_bytes_field(const unsigned char *p, size_t n,
+                            const char **v, size_t *vlen)
+{
+  static const char key[] = "\"bytes\"";
+  size_t i = 0, k = sizeof(key) - 1, start;
+  while(i + k <= n) {
+    const unsigned char *hit = memchr(p + i, '"', n - i);
+    if(!hit)
+      return 0;
+    i = (size_t)(hit - p);
+    if(i + k <= n && !memcmp(p + i, key, k)) {
+      i += k;
+      while(i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+        i++;
+      if(i >= n || p[i] != ':')
+        return 0;
+      i++;
+      while(i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+        i++;
+      if(i >= n || p[i] != '"')
+        return 0;
+      start = ++i;
+      while(i < n && p[i] != '"' && p[i] != '\\')
+        i++;
+      if(i >= n || p[i] != '"')
+        return 0;
+      *v = (const char *)p + start;
+      *vlen = i - start;
+      return 1;
+    }
+    i++;
+  }
+  return 0;
+}
+
+/* next_event() -> kind, type, payload, extra
+**   "event", event_type, payload (the inner bytes for an unwrapped chunk),
+**            unwrapped (boolean)
+**   "exception", exception_type, payload
+**   "error", error_code, error_message
+**   nothing when no message is queued. */
+static int lxfer_next_event(lua_State *L)
+{
+  struct lxfer *lx = check_xfer(L, 1);
+  struct evs_message m;
+  struct evs_header mt;
+  if(!xfer_next_message(lx->x, &m))
+    return 0;
+  if(!evs_header_find(&m, ":message-type", &mt) || mt.type != EVS_STRING ||
+     (mt.data_len == 5 && !memcmp(mt.data, "event", 5))) {
+    const char *v;
+    size_t vlen;
+    lua_pushliteral(L, "event");
+    push_header_string(L, &m, ":event-type");
+    if(lx->unwrap_chunks &&
+       find_bytes_field(m.payload, m.payload_len, &v, &vlen) &&
+       push_b64decode(L, v, vlen)) {
+      lua_pushboolean(L, 1);
+      return 4;
+    }
+    lua_pushlstring(L, (const char *)m.payload, m.payload_len);
+    lua_pushboolean(L, 0);
+    return 4;
+  }
+  if(mt.data_len == 9 && !memcmp(mt.data, "exception", 9)) {
+    lua_pushliteral(L, "exception");
+    push_header_string(L, &m, ":exception-type");
+    lua_pushlstring(L, (const char *)m.payload, m.payload_len);
+    return 3;
+  }
+  lua_pushlstring(L, (const char *)mt.data, mt.data_len);
+  push_header_string(L, &m, ":error-code");
+  push_header_string(L, &m, ":error-message");
+  return 3;
+}
+
+/* ------------------------------------------------------------------ SigV4 */
+
+static struct sigv4_signer *get_signer(lua_State *L)
+{
+  struct lsigner *ls = lua_touserdata(L, lua_upvalueindex(1));
+  return ls->s;
+}
+
+static int lsigner_gc(lua_State *L)
+{
+  struct lsigner *ls = luaL_checkudata(L, 1, SIGNER_MT);
+  sigv4_signer_free(ls->s);
+  ls->s = NULL;
+  return 0;
+}
+
+/* Split "scheme://host[:port]/path?query" into the parts SigV4 needs; the
+** Host header carries the port only when it is not the scheme's default. */
+static void split_url(lua_State *L, const char *url, const char **host,
+                      size_t *host_len, const char **path, size_t *path_len,
+                      const char **query, size_t *query_len)
+{
+  const char *p = strstr(url, "://"), *h, *hend, *colon;
+  int https;
+  if(!p)
+    luaL_error(L, "url must be absolute (scheme://host/path)");
+  https = (p - url == 5 && !strncasecmp(url, "https", 5));
+  h = p + 3;
+  hend = h + strcspn(h, "/?#");
+  if(h[0] == '[') {
+    /* an IPv6 literal: the port colon, if any, follows the ']' */
+    const char *close = memchr(h, ']', (size_t)(hend - h));
+    colon = (close && close + 1 < hend && close[1] == ':') ? close + 1 : NULL;
+  }
+  else {
+    colon = memchr(h, ':', (size_t)(hend - h));
+  }
+  *host = h;
+  *host_len = (size_t)(hend - h);
+  if(colon) {
+    const char *port = colon + 1;
+    size_t plen = (size_t)(hend - port);
+    if((https && plen == 3 && !memcmp(port, "443", 3)) ||
+       (!https && plen == 2 && !memcmp(port, "80", 2)))
+      *host_len = (size_t)(colon - h);
+  }
+  if(*hend == '/') {
+    *path = hend;
+    *path_len = strcspn(hend, "?#");
+  }
+  else {
+    *path = "/";
+    *path_len = 1;
+  }
+  p = hend + strcspn(hend, "?#");
+  if(*p == '?') {
+    *query = p + 1;
+    *query_len = strcspn(p + 1, "#");
+  }
+  else {
+    *query = NULL;
+    *query_len = 0;
+  }
+}
+
+/* sigv4_sign{ method, url, headers = {name = value}, body, region, service,
+**             credentials = {access_key_id, secret_access_key, session_token},
+**             time, normalize, double_encode, debug }
+** -> { Authorization = ..., ["X-Amz-Date"] = ..., ["X-Amz-Security-Token"] = ... }
+**    [, { canonical_request = ..., string_to_sign = ... } when debug] */
+static int lsigv4_sign(lua_State *L)
+{
+  struct sigv4_request r;
+  struct sigv4_credentials c;
+  struct sigv4_output out;
+  struct sigv4_header *hs;
+  char hash[SIGV4_HEX_LEN + 1];
+  const char *url, *body, *host;
+  size_t body_len, host_len, n = 0, cap = 1;
+  int rc, debug;
+
+  luaL_checktype(L, 1, LUA_TTABLE);
+  memset(&r, 0, sizeof(r));
+  memset(&c, 0, sizeof(c));
+  r.method = opt_string(L, 1, "method", "POST", NULL);
+  url = opt_string(L, 1, "url", NULL, NULL);
+  if(!url)
+    return luaL_error(L, "field 'url' is required");
+  body = opt_string(L, 1, "body", "", &body_len);
+  r.region = opt_string(L, 1, "region", NULL, NULL);
+  r.service = opt_string(L, 1, "service", "bedrock", NULL);
+  if(!r.region)
+    return luaL_error(L, "field 'region' is required");
+  r.time = (int64_t)opt_integer(L, 1, "time", (lua_Integer)time(NULL));
+  r.normalize = opt_bool(L, 1, "normalize", 1);
+  r.double_encode = opt_bool(L, 1, "double_encode", 1);
+  debug = opt_bool(L, 1, "debug", 0);
+  if(lua_getfield(L, 1, "credentials") != LUA_TTABLE)
+    return luaL_error(L, "field 'credentials' must be a table");
+  c.access_key_id = opt_string(L, -1, "access_key_id", NULL, NULL);
+  c.secret_access_key = opt_string(L, -1, "secret_access_key", NULL, NULL);
+  c.session_token = opt_string(L, -1, "session_token", NULL, NULL);
+  if(!c.access_key_id || !c.secret_access_key)
+    return luaL_error(L, "credentials need access_key_id and secret_access_key");
+  lua_pop(L, 1);  /* strings stay anchored in the caller's table */
+
+  split_url(L, url, &host, &host_len, &r.path, &r.path_len, &r.query,
+            &r.query_len);
+
+  /* headers: host first, then the caller's, skipping a caller's Host */
+  if(lua_getfield(L, 1, "headers") == LUA_TTABLE) {
+    lua_pushnil(L);
+    while(lua_next(L, -2)) {
+      cap++;
+      lua_pop(L, 1);
+    }
+  }
+  else if(!lua_isnil(L, -1)) {
+    return luaL_error(L, "field 'headers' must be a table");
+  }
+  hs = lua_newuserdatauv(L, cap * sizeof(*hs), 0);
+  hs[n].name = "host";
+  hs[n].name_len = 4;
+  hs[n].value = host;
+  hs[n].value_len = host_len;
+  n++;
+  if(lua_istable(L, -2)) {
+    lua_pushnil(L);
+    while(lua_next(L, -3)) {
+      size_t nl, vl;
+      const char *name, *value;
+      if(lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+        return luaL_error(L, "headers must map strings to strings");
+      name = lua_tolstring(L, -2, &nl);
+      value = lua_tolstring(L, -1, &vl);
+      lua_pop(L, 1);
+      if(nl == 4 && !strncasecmp(name, "host", 4))
+        continue;
+      hs[n].name = name;
+      hs[n].name_len = nl;
+      hs[n].value = value;
+      hs[n].value_len = vl;
+      n++;
+    }
+  }
+  r.headers = hs;
+  r.nheaders = n;
+  if(sigv4_sha256_hex(body, body_len, hash) != SIGV4_OK)
+    return luaL_error(L, "sha256 failed");
+  r.payload_hash = hash;
+  rc = sigv4_sign(get_signer(L), &r, &c, debug ? SIGV4_KEEP_INTERMEDIATE : 0,
+                  &out);
+  if(rc != SIGV4_OK) {
+    sigv4_output_free(&out);
+    return luaL_error(L, "sigv4: %s", sigv4_strerror(rc));
+  }
+  lua_createtable(L, 0, 3);
+  lua_pushlstring(L, out.authorization, out.authorization_len);
+  lua_setfield(L, -2, "Authorization");
+  lua_pushlstring(L, out.amz_date, SIGV4_AMZ_DATE_LEN);
+  lua_setfield(L, -2, "X-Amz-Date");
+  if(c.session_token) {
+    lua_pushstring(L, c.session_token);
+    lua_setfield(L, -2, "X-Amz-Security-Token");
+  }
+  if(!debug) {
+    sigv4_output_free(&out);
+    return 1;
+  }
+  lua_createtable(L, 0, 3);
+  lua_pushlstring(L, out.canonical_request, out.canonical_request_len);
+  lua_setfield(L, -2, "canonical_request");
+  lua_pushlstring(L, out.string_to_sign, out.string_to_sign_len);
+  lua_setfield(L, -2, "string_to_sign");
+  lua_pushstring(L, out.signature);
+  lua_setfield(L, -2, "signature");
+  sigv4_output_free(&out);
+  return 2;
+}
+
+/* ------------------------------------------------------------ eventstream */
+
+static void push_message(lua_State *L, const struct evs_message *m)
+{
+  struct evs_header h;
+  size_t off = 0;
+  lua_createtable(L, 0, 2);
+  lua_newtable(L);
+  while(evs_header_next(m->headers, m->headers_len, &off, &h) == 1) {
+    lua_pushlstring(L, h.name, h.name_len);
+    switch(h.type) {
+    case EVS_TRUE:
+    case EVS_FALSE:
+      lua_pushboolean(L, h.type == EVS_TRUE);
+      break;
+    case EVS_BYTE:
+    case EVS_SHORT:
+    case EVS_INT:
+    case EVS_LONG:
+    case EVS_TIMESTAMP:
+      lua_pushinteger(L, (lua_Integer)h.i);
+      break;
+    case EVS_UUID:
+      lua_pushlstring(L, (const char *)h.data, 16);
+      break;
+    default:
+      lua_pushlstring(L, (const char *)h.data, h.data_len);
+      break;
+    }
+    lua_rawset(L, -3);
+  }
+  lua_setfield(L, -2, "headers");
+  lua_pushlstring(L, (const char *)m->payload, m->payload_len);
+  lua_setfield(L, -2, "payload");
+}
+
+static int ldecoder_new(lua_State *L)
+{
+  struct ldecoder *ld = lua_newuserdatauv(L, sizeof(*ld), 0);
+  ld->open = 0;
+  luaL_setmetatable(L, DECODER_MT);
+  evs_decoder_init(&ld->d);
+  ld->open = 1;
+  return 1;
+}
+
+static int ldecoder_gc(lua_State *L)
+{
+  struct ldecoder *ld = luaL_checkudata(L, 1, DECODER_MT);
+  if(ld->open) {
+    evs_decoder_free(&ld->d);
+    ld->open = 0;
+  }
+  return 0;
+}
+
+/* feed(bytes) -> { message, ... }; raises "EVS_CODE: message" */
+static int ldecoder_feed(lua_State *L)
+{
+  struct ldecoder *ld = luaL_checkudata(L, 1, DECODER_MT);
+  size_t len, off = 0;
+  const char *p = luaL_checklstring(L, 2, &len);
+  lua_Integer n = 0;
+  luaL_argcheck(L, ld->open, 1, "the decoder is closed");
+  lua_newtable(L);
+  for(;;) {
+    struct evs_message m;
+    size_t used = 0;
+    int rc = evs_decode(&ld->d, p + off, len - off, &used, &m);
+    off += used;
+    if(rc == EVS_OK) {
+      push_message(L, &m);
+      lua_rawseti(L, -2, ++n);
+    }
+    else if(rc == EVS_NEED_MORE) {
+      break;
+    }
+    else {
+      return luaL_error(L, "%s: %s", evs_errcode(rc), evs_strerror(rc));
+    }
+    if(off == len)
+      break;
+  }
+  return 1;
+}
+
+static int ldecoder_pending(lua_State *L)
+{
+  struct ldecoder *ld = luaL_checkudata(L, 1, DECODER_MT);
+  lua_pushinteger(L, ld->open ? (lua_Integer)evs_decoder_pending(&ld->d) : 0);
+  return 1;
+}
+
+static enum evs_type type_by_name(lua_State *L, const char *s)
+{
+  static const char *const names[] = { "true", "false", "byte", "short",
+    "int", "long", "bytes", "string", "timestamp", "uuid", NULL };
+  int i;
+  for(i = 0; names[i]; i++)
+    if(!strcmp(s, names[i]))
+      return (enum evs_type)i;
+  luaL_error(L, "unknown header type '%s'", s);
+  return EVS_STRING;
+}
+
+/* encode(headers, payload) -> frame. Header values: string -> string,
+** integer -> long, boolean -> bool, { type = "...", value = v } -> that type. */
+static int lencode(lua_State *L)
+{
+  size_t plen, n = 0, cap = 0, size;
+  const char *payload;
+  struct evs_header *hs;
+  luaL_Buffer b;
+  unsigned char *out;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  payload = luaL_optlstring(L, 2, "", &plen);
+  lua_settop(L, 2);  /* 1 headers, 2 payload, 3 scratch, 4 key, 5 value */
+  lua_pushnil(L);
+  while(lua_next(L, 1)) {
+    cap++;
+    lua_pop(L, 1);
+  }
+  hs = lua_newuserdatauv(L, (cap ? cap : 1) * sizeof(*hs), 0);
+  lua_pushnil(L);
+  while(lua_next(L, 1)) {
+    struct evs_header *h = &hs[n];
+    int vi = lua_gettop(L);
+    memset(h, 0, sizeof(*h));
+    if(lua_type(L, -2) != LUA_TSTRING)
+      return luaL_error(L, "header names must be strings");
+    h->name = lua_tolstring(L, -2, &h->name_len);
+    if(lua_istable(L, vi)) {
+      lua_getfield(L, vi, "type");
+      h->type = type_by_name(L, luaL_checkstring(L, -1));
+      lua_getfield(L, vi, "value");
+      vi = lua_gettop(L);
+    }
+    else if(lua_type(L, vi) == LUA_TSTRING) {
+      h->type = EVS_STRING;
+    }
+    else if(lua_isinteger(L, vi)) {
+      h->type = EVS_LONG;
+    }
+    else if(lua_isboolean(L, vi)) {
+      h->type = lua_toboolean(L, vi) ? EVS_TRUE : EVS_FALSE;
+    }
+    else {
+      return luaL_error(L, "header '%s': unsupported value type %s", h->name,
+                        luaL_typename(L, vi));
+    }
+    switch(h->type) {
+    case EVS_TRUE:
+    case EVS_FALSE:
+      if(lua_isboolean(L, vi))
+        h->type = lua_toboolean(L, vi) ? EVS_TRUE : EVS_FALSE;
+      break;
+    case EVS_BYTES:
+    case EVS_STRING:
+      h->data = (const unsigned char *)luaL_checklstring(L, vi, &h->data_len);
+      break;
+    case EVS_UUID:
+      h->data = (const unsigned char *)luaL_checklstring(L, vi, &h->data_len);
+      if(h->data_len != 16)
+        return luaL_error(L, "header '%s': a uuid is 16 bytes", h->name);
+      break;
+    default:
+      h->i = (int64_t)luaL_checkinteger(L, vi);
+      if((h->type == EVS_BYTE && (h->i < INT8_MIN || h->i > INT8_MAX)) ||
+         (h->type == EVS_SHORT && (h->i < INT16_MIN || h->i > INT16_MAX)) ||
+         (h->type == EVS_INT && (h->i < INT32_MIN || h->i > INT32_MAX)))
+        return luaL_error(L, "header '%s': value out of range", h->name);
+      break;
+    }
+    /* keep the key for lua_next; the values stay anchored in the table */
+    lua_settop(L, 4);
+    n++;
+  }
+  size = evs_encoded_size(hs, n, plen);
+  if(!size)
+    return luaL_error(L, "the message cannot be encoded (a field is too long)");
+  out = (unsigned char *)luaL_buffinitsize(L, &b, size);
+  if(evs_encode(hs, n, payload, plen, out) != size)
+    return luaL_error(L, "the message cannot be encoded");
+  luaL_pushresultsize(&b, size);
+  return 1;
+}
+
+/* ------------------------------------------------------------------ misc */
+
+static int lnow(lua_State *L)
+{
+  lua_pushnumber(L, xfer_now_ms() / 1000.0);
+  return 1;
+}
+
+static int ltime(lua_State *L)
+{
+  lua_pushinteger(L, (lua_Integer)time(NULL));
+  return 1;
+}
+
+static int lsleep(lua_State *L)
+{
+  lua_Number s = luaL_checknumber(L, 1);
+  struct timespec ts;
+  if(s <= 0)
+    return 0;
+  ts.tv_sec = (time_t)s;
+  ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
+  while(nanosleep(&ts, &ts) == -1 && errno == EINTR)
+    ;
+  return 0;
+}
+
+static int lb64decode(lua_State *L)
+{
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  if(!push_b64decode(L, s, n)) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "invalid base64");
+    return 2;
+  }
+  return 1;
+}
+
+static int lsha256_hex(lua_State *L)
+{
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  char hex[SIGV4_HEX_LEN + 1];
+  if(sigv4_sha256_hex(s, n, hex) != SIGV4_OK)
+    return luaL_error(L, "sha256 failed");
+  lua_pushstring(L, hex);
+  return 1;
+}
+
+/* ---------------------------------------------------------------- module */
+
+static const luaL_Reg engine_methods[] = {
+  { "request", lengine_request },
+  { "pump", lengine_pump },
+  { "running", lengine_running },
+  { "close", lengine_close },
+  { NULL, NULL }
+};
+
+static const luaL_Reg xfer_methods[] = {
+  { "id", lxfer_id },
+  { "state", lxfer_state },
+  { "status", lxfer_status },
+  { "headers", lxfer_headers },
+  { "body", lxfer_body },
+  { "next_event", lxfer_next_event },
+  { "error", lxfer_error },
+  { "elapsed_ms", lxfer_elapsed },
+  { "closed", lxfer_closed },
+  { "close", lxfer_close },
+  { NULL, NULL }
+};
+
+static const luaL_Reg decoder_methods[] = {
+  { "feed", ldecoder_feed },
+  { "pending", ldecoder_pending },
+  { "close", ldecoder_gc },
+  { NULL, NULL }
+};
+
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                      lua_CFunction destroy)
+{
+  luaL_newmetatable(L, name);
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, destroy);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, destroy);
+  lua_setfield(L, -2, "__close");
+  lua_pop(L, 1);
+}
+
+BEDROCK_EXPORT int luaopen_bedrock_core(lua_State *L);
+
+int luaopen_bedrock_core(lua_State *L)
+{
+  static const luaL_Reg funcs[] = {
+    { "engine", lengine_new },
+    { "decoder", ldecoder_new },
+    { "encode", lencode },
+    { "now", lnow },
+    { "time", ltime },
+    { "sleep", lsleep },
+    { "b64decode", lb64decode },
+    { "sha256_hex", lsha256_hex },
+    { NULL, NULL }
+  };
+  struct lsigner *ls;
+
+  new_class(L, ENGINE_MT, engine_methods, lengine_close);
+  new_class(L, XFER_MT, xfer_methods, lxfer_close);
+  new_class(L, DECODER_MT, decoder_methods, ldecoder_gc);
+  luaL_newmetatable(L, SIGNER_MT);
+  lua_pushcfunction(L, lsigner_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+
+  luaL_newlib(L, funcs);
+  /* one signing-key cache per Lua state, owned by a userdata upvalue */
+  ls = lua_newuserdatauv(L, sizeof(*ls), 0);
+  ls->s = NULL;
+  luaL_setmetatable(L, SIGNER_MT);
+  ls->s = sigv4_signer_new();
+  if(!ls->s)
+    return luaL_error(L, "out of memory");
+  lua_pushcclosure(L, lsigv4_sign, 1);
+  lua_setfield(L, -2, "sigv4_sign");
+  lua_pushliteral(L, "0.1.0");
+  lua_setfield(L, -2, "_VERSION");
+  return 1;
+}

@@ -1,0 +1,95 @@
+/*
+** sigv4.h: AWS Signature Version 4, header mode, sans-I/O.
+**
+** Pure functions over buffers: no Lua, no libcurl, no clock or environment
+** reads. The caller gives the request exactly as it will go on the wire and
+** gets back the X-Amz-Date value and the Authorization value to add.
+*/
+#ifndef BEDROCK_SIGV4_H
+#define BEDROCK_SIGV4_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SIGV4_HEX_LEN 64          /* a SHA-256 in lowercase hex */
+#define SIGV4_AMZ_DATE_LEN 16     /* YYYYMMDDTHHMMSSZ */
+
+/* One header as it will be sent. Names are matched case-insensitively. */
+struct sigv4_header {
+  const char *name;
+  size_t name_len;
+  const char *value;
+  size_t value_len;
+};
+
+struct sigv4_credentials {
+  const char *access_key_id;
+  const char *secret_access_key;
+  const char *session_token;      /* NULL when there is none */
+};
+
+struct sigv4_request {
+  const char *method;             /* "POST" */
+  const char *path;               /* wire path, already percent-encoded, no query */
+  size_t path_len;
+  const char *query;              /* raw query string after '?', or NULL */
+  size_t query_len;
+  /* Every header here is signed, in this order for duplicates, "host" included
+  ** (the caller adds it). The signer itself signs x-amz-date, and
+  ** x-amz-security-token when credentials carry a session token: do not pass
+  ** those two here. */
+  const struct sigv4_header *headers;
+  size_t nheaders;
+  const char *payload_hash;       /* SIGV4_HEX_LEN lowercase hex chars */
+  const char *region;
+  const char *service;            /* signing name: "bedrock" */
+  int64_t time;                   /* Unix seconds */
+  int normalize;                  /* remove dot segments, collapse '//' */
+  int double_encode;              /* encode the path once more (all but S3) */
+};
+
+/* What signing produced. Strings are NUL-terminated and owned by the output;
+** release them with sigv4_output_free. canonical_request and string_to_sign
+** are filled only when SIGV4_KEEP_INTERMEDIATE is passed (tests, debugging). */
+struct sigv4_output {
+  char amz_date[SIGV4_AMZ_DATE_LEN + 1];
+  char signature[SIGV4_HEX_LEN + 1];
+  char *authorization;            /* "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=..." */
+  size_t authorization_len;
+  char *canonical_request;
+  size_t canonical_request_len;
+  char *string_to_sign;
+  size_t string_to_sign_len;
+};
+
+#define SIGV4_KEEP_INTERMEDIATE 1u
+
+enum sigv4_status {
+  SIGV4_OK = 0,
+  SIGV4_ERR_NOMEM = -1,
+  SIGV4_ERR_ARG = -2,             /* missing field, bad hash, CR/LF in a header, ... */
+  SIGV4_ERR_CRYPTO = -3           /* OpenSSL refused */
+};
+
+/* A signer holds the signing-key cache (keyed by date, region, service and
+** secret), so a request costs two SHA-256 and one HMAC once the key is known.
+** A signer is not thread-safe; use one per thread (or per client). */
+struct sigv4_signer;
+
+struct sigv4_signer *sigv4_signer_new(void);   /* NULL on out of memory */
+void sigv4_signer_free(struct sigv4_signer *s); /* NULL is fine */
+
+/* Sign r with c. On SIGV4_OK, *out holds the results; on error it holds no
+** allocations. Either way sigv4_output_free(out) is safe to call. */
+int sigv4_sign(struct sigv4_signer *s, const struct sigv4_request *r,
+               const struct sigv4_credentials *c, unsigned flags,
+               struct sigv4_output *out);
+void sigv4_output_free(struct sigv4_output *out);
+
+/* hex(sha256(data)) into out (SIGV4_HEX_LEN chars + NUL). Returns SIGV4_OK or
+** SIGV4_ERR_CRYPTO. */
+int sigv4_sha256_hex(const void *data, size_t len, char out[SIGV4_HEX_LEN + 1]);
+
+const char *sigv4_strerror(int status);
+
+#endif

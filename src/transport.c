@@ -1,0 +1,763 @@
+/*
+** transport.c: the libcurl multi engine (see transport.h).
+**
+** Rules kept here: no Lua; libcurl callbacks touch only this file's buffers
+** and the decoder; every transfer is linked into its engine so that either
+** may be freed first.
+*/
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "transport.h"
+
+/* A growable byte buffer with a read offset, so a queue can be consumed
+** from the front without a memmove per message. */
+struct bytes {
+  char *p;
+  size_t off;     /* consumed prefix */
+  size_t len;     /* bytes written, off included */
+  size_t cap;
+};
+
+static int bytes_reserve(struct bytes *b, size_t extra, size_t limit)
+{
+  size_t need, ncap;
+  char *np;
+  if(b->off && b->off == b->len) {
+    b->off = b->len = 0;
+  }
+  if(extra > limit || b->len - b->off > limit - extra)
+    return -1;
+  need = b->len + extra;
+  if(need <= b->cap)
+    return 0;
+  if(b->off) {
+    /* reclaim the consumed prefix before growing */
+    memmove(b->p, b->p + b->off, b->len - b->off);
+    b->len -= b->off;
+    b->off = 0;
+    need = b->len + extra;
+    if(need <= b->cap)
+      return 0;
+  }
+  ncap = b->cap ? b->cap : 1024;
+  while(ncap < need)
+    ncap *= 2;
+  np = realloc(b->p, ncap);
+  if(!np)
+    return -1;
+  b->p = np;
+  b->cap = ncap;
+  return 0;
+}
+
+static int bytes_append(struct bytes *b, const void *p, size_t n, size_t limit)
+{
+  if(bytes_reserve(b, n, limit))
+    return -1;
+  memcpy(b->p + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+static void bytes_free(struct bytes *b)
+{
+  free(b->p);
+  b->p = NULL;
+  b->off = b->len = b->cap = 0;
+}
+
+struct header_ref {
+  size_t name_off, name_len, value_off, value_len;
+};
+
+struct xfer {
+  struct xfer_engine *engine;     /* NULL once detached */
+  struct xfer *prev, *next;       /* engine's list of transfers */
+  struct xfer *changed_next;      /* engine's changed list */
+  int in_changed;
+  unsigned long id;
+
+  CURL *easy;
+  struct curl_slist *req_headers;
+  char errbuf[CURL_ERROR_SIZE];
+
+  enum xfer_state state;
+  enum xfer_error error;
+  int evs_status;
+  char detail[CURL_ERROR_SIZE + 64];
+
+  int stream;
+  long status;
+  int headers_complete;
+  struct bytes header_text;       /* names and values of the final response */
+  struct header_ref *hdrs;
+  size_t nhdrs, hdrs_cap;
+
+  struct bytes body;              /* non-stream body, or a stream's error body */
+  struct evs_decoder dec;
+  struct bytes ready;             /* validated frames, back to back */
+  size_t high_water;
+  int paused;                     /* we returned CURL_WRITEFUNC_PAUSE */
+  int connect_phase;              /* failed before the connection was up */
+
+  long idle_timeout_ms;
+  double started_ms;
+  double last_activity_ms;
+  double ended_ms;
+};
+
+struct xfer_engine {
+  CURLM *multi;
+  struct xfer *xfers;             /* every live transfer of this engine */
+  struct xfer *changed_head, *changed_tail;
+  int running;
+  unsigned long next_id;
+};
+
+double xfer_now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static void mark_changed(struct xfer *x)
+{
+  struct xfer_engine *e = x->engine;
+  if(!e || x->in_changed)
+    return;
+  x->in_changed = 1;
+  x->changed_next = NULL;
+  if(e->changed_tail)
+    e->changed_tail->changed_next = x;
+  else
+    e->changed_head = x;
+  e->changed_tail = x;
+}
+
+static void unlink_changed(struct xfer *x)
+{
+  struct xfer_engine *e = x->engine;
+  struct xfer *p, *prev = NULL;
+  if(!e || !x->in_changed)
+    return;
+  for(p = e->changed_head; p; prev = p, p = p->changed_next) {
+    if(p == x) {
+      if(prev)
+        prev->changed_next = p->changed_next;
+      else
+        e->changed_head = p->changed_next;
+      if(e->changed_tail == x)
+        e->changed_tail = prev;
+      break;
+    }
+  }
+  x->in_changed = 0;
+  x->changed_next = NULL;
+}
+
+/* End a transfer that is still attached: take it off the multi handle (a
+** premature removal makes libcurl close the connection rather than reuse a
+** half-read one) and record why. */
+static void finish(struct xfer *x, enum xfer_state st, enum xfer_error err,
+                   const char *detail)
+{
+  if(x->state != XFER_RUNNING)
+    return;
+  x->state = st;
+  x->error = err;
+  if(detail && !x->detail[0])
+    snprintf(x->detail, sizeof(x->detail), "%s", detail);
+  x->ended_ms = xfer_now_ms();
+  if(x->engine && x->easy) {
+    curl_multi_remove_handle(x->engine->multi, x->easy);
+    x->engine->running--;
+  }
+  mark_changed(x);
+}
+
+/* ---- libcurl callbacks: C buffers only ---- */
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+  struct xfer *x = ud;
+  size_t n = size * nmemb, nlen, vstart, vend;
+  const char *colon;
+  x->last_activity_ms = xfer_now_ms();
+  if(n >= 5 && !memcmp(ptr, "HTTP/", 5)) {
+    /* a status line starts a new response (after a 100 Continue, say):
+    ** forget the headers of the previous one */
+    const char *sp = memchr(ptr, ' ', n);
+    x->status = 0;
+    if(sp) {
+      size_t i = (size_t)(sp - ptr) + 1;
+      long code = 0;
+      int digits = 0;
+      while(i < n && digits < 3 && isdigit((unsigned char)ptr[i])) {
+        code = code * 10 + (ptr[i] - '0');
+        i++;
+        digits++;
+      }
+      if(digits == 3)
+        x->status = code;
+    }
+    x->nhdrs = 0;
+    x->header_text.off = x->header_text.len = 0;
+    x->headers_complete = 0;
+    return n;
+  }
+  if(n <= 2 && (n == 0 || ptr[0] == '\r' || ptr[0] == '\n')) {
+    /* blank line: end of a header block; a 1xx block is not final */
+    if(x->status >= 200) {
+      x->headers_complete = 1;
+      mark_changed(x);
+    }
+    return n;
+  }
+  colon = memchr(ptr, ':', n);
+  if(!colon)
+    return n;
+  nlen = (size_t)(colon - ptr);
+  vstart = nlen + 1;
+  vend = n;
+  while(vstart < vend && (ptr[vstart] == ' ' || ptr[vstart] == '\t'))
+    vstart++;
+  while(vend > vstart && isspace((unsigned char)ptr[vend - 1]))
+    vend--;
+  if(x->nhdrs == x->hdrs_cap) {
+    size_t ncap = x->hdrs_cap ? x->hdrs_cap * 2 : 16;
+    struct header_ref *nh = realloc(x->hdrs, ncap * sizeof(*nh));
+    if(!nh)
+      return 0;
+    x->hdrs = nh;
+    x->hdrs_cap = ncap;
+  }
+  {
+    struct header_ref *h = &x->hdrs[x->nhdrs];
+    h->name_off = x->header_text.len;
+    h->name_len = nlen;
+    if(bytes_append(&x->header_text, ptr, nlen, 1u << 20))
+      return 0;
+    h->value_off = x->header_text.len;
+    h->value_len = vend - vstart;
+    if(bytes_append(&x->header_text, ptr + vstart, vend - vstart, 1u << 20))
+      return 0;
+    x->nhdrs++;
+  }
+  return n;
+}
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+  struct xfer *x = ud;
+  size_t n = size * nmemb, off = 0;
+  int got = 0;
+
+  x->last_activity_ms = xfer_now_ms();
+  if(!x->stream || x->status < 200 || x->status > 299) {
+    if(bytes_append(&x->body, ptr, n, XFER_MAX_BODY)) {
+      x->error = XFER_ERR_TOO_LARGE;
+      return 0;
+    }
+    return n;
+  }
+  if(x->ready.len - x->ready.off >= x->high_water) {
+    /* the reader is behind: libcurl keeps these bytes and hands them over
+    ** again once we resume */
+    x->paused = 1;
+    return CURL_WRITEFUNC_PAUSE;
+  }
+  while(off < n) {
+    struct evs_message m;
+    size_t used = 0;
+    int rc = evs_decode(&x->dec, ptr + off, n - off, &used, &m);
+    off += used;
+    if(rc == EVS_OK) {
+      if(bytes_append(&x->ready, m.frame, m.frame_len, (size_t)-1)) {
+        x->error = XFER_ERR_OTHER;
+        snprintf(x->detail, sizeof(x->detail), "out of memory");
+        return 0;
+      }
+      got = 1;
+    }
+    else if(rc == EVS_NEED_MORE) {
+      break;
+    }
+    else {
+      x->error = XFER_ERR_STREAM;
+      x->evs_status = rc;
+      snprintf(x->detail, sizeof(x->detail), "%s", evs_strerror(rc));
+      return 0;
+    }
+  }
+  if(got)
+    mark_changed(x);
+  return n;
+}
+
+/* ---- engine ---- */
+
+struct xfer_engine *xfer_engine_new(void)
+{
+  struct xfer_engine *e;
+  static int global_done = 0;
+  if(!global_done) {
+    /* curl_global_init is idempotent in libcurl >= 7.84 and thread-safe there */
+    if(curl_global_init(CURL_GLOBAL_DEFAULT))
+      return NULL;
+    global_done = 1;
+  }
+  e = calloc(1, sizeof(*e));
+  if(!e)
+    return NULL;
+  e->multi = curl_multi_init();
+  if(!e->multi) {
+    free(e);
+    return NULL;
+  }
+  /* one connection per host is not a limit we want: streams run side by side */
+  curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, 1024L);
+  e->next_id = 1;
+  return e;
+}
+
+void xfer_engine_free(struct xfer_engine *e)
+{
+  struct xfer *x, *next;
+  if(!e)
+    return;
+  for(x = e->xfers; x; x = next) {
+    next = x->next;
+    if(x->state == XFER_RUNNING)
+      finish(x, XFER_FAILED, XFER_ERR_ABORTED, "the client was closed");
+    x->in_changed = 0;
+    x->engine = NULL;
+    x->prev = x->next = NULL;
+  }
+  curl_multi_cleanup(e->multi);
+  free(e);
+}
+
+int xfer_engine_running(const struct xfer_engine *e)
+{
+  return e ? e->running : 0;
+}
+
+struct xfer *xfer_engine_pop_changed(struct xfer_engine *e)
+{
+  struct xfer *x = e->changed_head;
+  if(!x)
+    return NULL;
+  e->changed_head = x->changed_next;
+  if(!e->changed_head)
+    e->changed_tail = NULL;
+  x->changed_next = NULL;
+  x->in_changed = 0;
+  return x;
+}
+
+static enum xfer_error classify(CURLcode rc)
+{
+  switch(rc) {
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+  case CURLE_COULDNT_CONNECT:
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_ISSUER_ERROR:
+    return XFER_ERR_CONNECT;
+  case CURLE_OPERATION_TIMEDOUT:
+    return XFER_ERR_TIMEOUT;
+  case CURLE_RECV_ERROR:
+  case CURLE_SEND_ERROR:
+  case CURLE_GOT_NOTHING:
+  case CURLE_PARTIAL_FILE:
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM:
+    return XFER_ERR_RESET;
+  default:
+    return XFER_ERR_OTHER;
+  }
+}
+
+static void on_done(struct xfer *x, CURLcode rc)
+{
+  if(rc == CURLE_OK) {
+    if(x->stream && x->status >= 200 && x->status <= 299 &&
+       evs_decoder_pending(&x->dec)) {
+      char msg[96];
+      snprintf(msg, sizeof(msg),
+               "the response ended inside an event-stream frame (%zu bytes of it arrived)",
+               evs_decoder_pending(&x->dec));
+      finish(x, XFER_FAILED, XFER_ERR_TRUNCATED, msg);
+    }
+    else {
+      finish(x, XFER_DONE, XFER_OK, NULL);
+    }
+    return;
+  }
+  if(rc == CURLE_WRITE_ERROR && x->error != XFER_OK) {
+    /* our own write callback refused: keep the reason it recorded */
+    enum xfer_error err = x->error;
+    x->error = XFER_OK;
+    finish(x, XFER_FAILED, err,
+           err == XFER_ERR_TOO_LARGE ? "the response body is too large" : NULL);
+    return;
+  }
+  if(rc == CURLE_OPERATION_TIMEDOUT) {
+    /* no connection yet means nothing was sent: the caller may retry */
+    curl_off_t connected = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connected);
+    x->connect_phase = connected == 0;
+  }
+  finish(x, XFER_FAILED, classify(rc),
+         x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+}
+
+int xfer_engine_pump(struct xfer_engine *e, long timeout_ms, char *err,
+                     size_t errlen)
+{
+  CURLMcode mc;
+  CURLMsg *msg;
+  int still = 0, left = 0;
+  long curl_timeout = -1;
+  double now, next_deadline = -1;
+  struct xfer *x, *next;
+
+  /* idle deadlines bound the wait, so a silent server is noticed in time */
+  now = xfer_now_ms();
+  for(x = e->xfers; x; x = x->next) {
+    if(x->state == XFER_RUNNING && x->idle_timeout_ms > 0 && !x->paused) {
+      double d = x->last_activity_ms + (double)x->idle_timeout_ms;
+      if(next_deadline < 0 || d < next_deadline)
+        next_deadline = d;
+    }
+  }
+  if(next_deadline >= 0) {
+    long until = (long)(next_deadline - now) + 1;
+    if(until < 0)
+      until = 0;
+    if(until < timeout_ms)
+      timeout_ms = until;
+  }
+  curl_multi_timeout(e->multi, &curl_timeout);
+  if(curl_timeout >= 0 && curl_timeout < timeout_ms)
+    timeout_ms = curl_timeout;
+  if(timeout_ms < 0)
+    timeout_ms = 0;
+
+  if(e->running > 0 && timeout_ms > 0) {
+    mc = curl_multi_poll(e->multi, NULL, 0, (int)timeout_ms, NULL);
+    if(mc != CURLM_OK) {
+      snprintf(err, errlen, "curl_multi_poll: %s", curl_multi_strerror(mc));
+      return -1;
+    }
+  }
+  mc = curl_multi_perform(e->multi, &still);
+  if(mc != CURLM_OK) {
+    snprintf(err, errlen, "curl_multi_perform: %s", curl_multi_strerror(mc));
+    return -1;
+  }
+  while((msg = curl_multi_info_read(e->multi, &left))) {
+    if(msg->msg == CURLMSG_DONE) {
+      void *ud = NULL;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&ud);
+      if(ud)
+        on_done(ud, msg->data.result);
+    }
+  }
+  now = xfer_now_ms();
+  for(x = e->xfers; x; x = next) {
+    next = x->next;
+    if(x->state == XFER_RUNNING && x->idle_timeout_ms > 0 && !x->paused &&
+       now - x->last_activity_ms > (double)x->idle_timeout_ms) {
+      char msg2[96];
+      snprintf(msg2, sizeof(msg2), "no data from the server for %ld ms",
+               x->idle_timeout_ms);
+      finish(x, XFER_FAILED, XFER_ERR_TIMEOUT, msg2);
+    }
+  }
+  return e->running;
+}
+
+/* ---- transfers ---- */
+
+static int header_ok(const char *h)
+{
+  for(; *h; h++)
+    if(*h == '\r' || *h == '\n')
+      return 0;
+  return 1;
+}
+
+struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
+                      char *err, size_t errlen)
+{
+  struct xfer *x = NULL;
+  size_t i;
+  CURLMcode mc;
+
+  if(!e) {
+    snprintf(err, errlen, "the client is closed");
+    return NULL;
+  }
+  if(!o->url || !o->method) {
+    snprintf(err, errlen, "a transfer needs a method and a URL");
+    return NULL;
+  }
+  if(!header_ok(o->url) || !header_ok(o->method)) {
+    snprintf(err, errlen, "CR or LF in the method or URL");
+    return NULL;
+  }
+  x = calloc(1, sizeof(*x));
+  if(!x)
+    goto nomem;
+  evs_decoder_init(&x->dec);
+  x->stream = o->stream;
+  x->high_water = o->high_water ? o->high_water : XFER_DEFAULT_HIGH_WATER;
+  x->idle_timeout_ms = o->idle_timeout_ms;
+  x->easy = curl_easy_init();
+  if(!x->easy)
+    goto nomem;
+
+  for(i = 0; i < o->nheaders; i++) {
+    struct curl_slist *l;
+    if(!header_ok(o->headers[i])) {
+      snprintf(err, errlen, "CR or LF in a header value");
+      goto fail;
+    }
+    l = curl_slist_append(x->req_headers, o->headers[i]);
+    if(!l)
+      goto nomem;
+    x->req_headers = l;
+  }
+  {
+    /* libcurl would add these on its own; Bedrock needs neither */
+    static const char *const off[] = { "Expect:", "Accept:" };
+    for(i = 0; i < sizeof(off) / sizeof(off[0]); i++) {
+      int present = 0;
+      size_t n = strlen(off[i]) - 1, k;
+      for(k = 0; k < o->nheaders; k++)
+        if(!strncasecmp(o->headers[k], off[i], n) && o->headers[k][n] == ':')
+          present = 1;
+      if(!present) {
+        struct curl_slist *l = curl_slist_append(x->req_headers, off[i]);
+        if(!l)
+          goto nomem;
+        x->req_headers = l;
+      }
+    }
+  }
+
+  curl_easy_setopt(x->easy, CURLOPT_URL, o->url);
+  curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
+  curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
+  curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->req_headers);
+  curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
+  curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+  curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(x->easy, CURLOPT_TCP_NODELAY, 1L);
+  /* NAT gateways drop idle flows after 350 s: probe well before that */
+  curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPIDLE, 60L);
+  curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPINTVL, 30L);
+  if(o->connect_timeout_ms > 0)
+    curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+  if(o->total_timeout_ms > 0)
+    curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, o->total_timeout_ms);
+  if(!strcmp(o->method, "POST") || o->body_len) {
+    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)o->body_len);
+    curl_easy_setopt(x->easy, CURLOPT_COPYPOSTFIELDS,
+                     o->body ? (const char *)o->body : "");
+  }
+  if(strcmp(o->method, "POST") && strcmp(o->method, "GET"))
+    curl_easy_setopt(x->easy, CURLOPT_CUSTOMREQUEST, o->method);
+  else if(!strcmp(o->method, "GET") && !o->body_len)
+    curl_easy_setopt(x->easy, CURLOPT_HTTPGET, 1L);
+
+  x->engine = e;
+  x->id = e->next_id++;
+  x->started_ms = x->last_activity_ms = xfer_now_ms();
+  mc = curl_multi_add_handle(e->multi, x->easy);
+  if(mc != CURLM_OK) {
+    x->engine = NULL;
+    snprintf(err, errlen, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
+    goto fail;
+  }
+  e->running++;
+  x->next = e->xfers;
+  if(e->xfers)
+    e->xfers->prev = x;
+  e->xfers = x;
+  return x;
+
+nomem:
+  snprintf(err, errlen, "out of memory");
+fail:
+  if(x) {
+    if(x->easy)
+      curl_easy_cleanup(x->easy);
+    curl_slist_free_all(x->req_headers);
+    evs_decoder_free(&x->dec);
+    free(x);
+  }
+  return NULL;
+}
+
+void xfer_abort(struct xfer *x)
+{
+  finish(x, XFER_FAILED, XFER_ERR_ABORTED, "the transfer was closed");
+}
+
+void xfer_free(struct xfer *x)
+{
+  if(!x)
+    return;
+  xfer_abort(x);
+  if(x->engine) {
+    unlink_changed(x);
+    if(x->prev)
+      x->prev->next = x->next;
+    else
+      x->engine->xfers = x->next;
+    if(x->next)
+      x->next->prev = x->prev;
+    x->engine = NULL;
+  }
+  curl_easy_cleanup(x->easy);
+  curl_slist_free_all(x->req_headers);
+  evs_decoder_free(&x->dec);
+  bytes_free(&x->header_text);
+  bytes_free(&x->body);
+  bytes_free(&x->ready);
+  free(x->hdrs);
+  free(x);
+}
+
+enum xfer_state xfer_get_state(const struct xfer *x)
+{
+  return x->state;
+}
+
+unsigned long xfer_id(const struct xfer *x)
+{
+  return x->id;
+}
+
+long xfer_status(const struct xfer *x)
+{
+  return x->status;
+}
+
+int xfer_headers_complete(const struct xfer *x)
+{
+  return x->headers_complete;
+}
+
+size_t xfer_header_count(const struct xfer *x)
+{
+  return x->nhdrs;
+}
+
+void xfer_header_at(const struct xfer *x, size_t i, const char **name,
+                    size_t *name_len, const char **value, size_t *value_len)
+{
+  const struct header_ref *h = &x->hdrs[i];
+  *name = x->header_text.p + h->name_off;
+  *name_len = h->name_len;
+  *value = x->header_text.p + h->value_off;
+  *value_len = h->value_len;
+}
+
+const char *xfer_body(const struct xfer *x, size_t *len)
+{
+  *len = x->body.len - x->body.off;
+  return x->body.p ? x->body.p + x->body.off : "";
+}
+
+static unsigned long be32(const unsigned char *p)
+{
+  return ((unsigned long)p[0] << 24) | ((unsigned long)p[1] << 16) |
+         ((unsigned long)p[2] << 8) | (unsigned long)p[3];
+}
+
+int xfer_next_message(struct xfer *x, struct evs_message *m)
+{
+  const unsigned char *f;
+  size_t total, hlen;
+  if(x->paused && x->engine && x->state == XFER_RUNNING &&
+     x->ready.len - x->ready.off < x->high_water / 2) {
+    /* The reader caught up. Resuming may run the write callback right here
+    ** and grow the queue; that is safe now because the frame handed out by
+    ** the previous call is no longer promised to stay put. */
+    x->paused = 0;
+    x->last_activity_ms = xfer_now_ms();
+    curl_easy_pause(x->easy, CURLPAUSE_CONT);
+  }
+  if(x->ready.len - x->ready.off < EVS_MIN_MESSAGE)
+    return 0;
+  /* frames in the queue were validated by the decoder on the way in */
+  f = (const unsigned char *)x->ready.p + x->ready.off;
+  total = be32(f);
+  hlen = be32(f + 4);
+  m->frame = f;
+  m->frame_len = total;
+  m->headers = f + EVS_PRELUDE_LEN;
+  m->headers_len = hlen;
+  m->payload = f + EVS_PRELUDE_LEN + hlen;
+  m->payload_len = total - hlen - EVS_MIN_MESSAGE;
+  m->prelude_crc = (uint32_t)be32(f + 8);
+  m->message_crc = (uint32_t)be32(f + total - 4);
+  x->ready.off += total;
+  return 1;
+}
+
+enum xfer_error xfer_error(const struct xfer *x, const char **detail,
+                           int *evs_status)
+{
+  if(detail)
+    *detail = x->detail;
+  if(evs_status)
+    *evs_status = x->evs_status;
+  return x->error;
+}
+
+int xfer_failed_connecting(const struct xfer *x)
+{
+  return x->connect_phase;
+}
+
+const char *xfer_errname(enum xfer_error err)
+{
+  switch(err) {
+  case XFER_OK: return "OK";
+  case XFER_ERR_CONNECT: return "ConnectionError";
+  case XFER_ERR_TIMEOUT: return "TimeoutError";
+  case XFER_ERR_RESET: return "ConnectionError";
+  case XFER_ERR_STREAM: return "EventStreamError";
+  case XFER_ERR_TRUNCATED: return "EventStreamError";
+  case XFER_ERR_TOO_LARGE: return "ResponseTooLarge";
+  case XFER_ERR_ABORTED: return "Aborted";
+  default: return "ConnectionError";
+  }
+}
+
+double xfer_elapsed_ms(const struct xfer *x)
+{
+  double end = x->state == XFER_RUNNING ? xfer_now_ms() : x->ended_ms;
+  return end - x->started_ms;
+}

@@ -1,0 +1,135 @@
+/*
+** transport.h: one libcurl multi engine for every request.
+**
+** An engine owns a libcurl multi handle and with it a keep-alive connection
+** pool. A transfer is one HTTP request on an engine. Nothing here calls Lua:
+** libcurl callbacks only fill C buffers and the event-stream decoder, and the
+** caller (the Lua binding) drives the engine with xfer_engine_pump and reads
+** results between pumps.
+**
+** Streaming transfers decode application/vnd.amazon.eventstream as bytes
+** arrive. Validated frames queue in the transfer until the caller takes them
+** with xfer_next_message; past a high-water mark the transfer is paused, so a
+** slow reader holds a bounded amount of memory.
+*/
+#ifndef BEDROCK_TRANSPORT_H
+#define BEDROCK_TRANSPORT_H
+
+#include <stddef.h>
+#include "eventstream.h"
+
+struct xfer_engine;
+struct xfer;
+
+enum xfer_state {
+  XFER_RUNNING = 0,
+  XFER_DONE = 1,      /* the whole response arrived */
+  XFER_FAILED = 2     /* see xfer_error */
+};
+
+/* Why a transfer failed; stable names via xfer_errname. */
+enum xfer_error {
+  XFER_OK = 0,
+  XFER_ERR_CONNECT,       /* could not resolve, connect, or the TLS handshake failed */
+  XFER_ERR_TIMEOUT,       /* connect timeout, idle-read timeout or total timeout */
+  XFER_ERR_RESET,         /* the connection dropped while the response was under way */
+  XFER_ERR_STREAM,        /* the event stream is malformed (see xfer_error_detail) */
+  XFER_ERR_TRUNCATED,     /* the response ended inside an event-stream frame */
+  XFER_ERR_TOO_LARGE,     /* a non-stream body over XFER_MAX_BODY */
+  XFER_ERR_ABORTED,       /* closed by the caller */
+  XFER_ERR_OTHER          /* anything else libcurl reported */
+};
+
+#define XFER_MAX_BODY (256u * 1024u * 1024u)
+#define XFER_DEFAULT_HIGH_WATER (32u * 1024u)
+
+struct xfer_options {
+  const char *method;             /* "POST", "GET" */
+  const char *url;
+  const char *const *headers;     /* "Name: value" lines, no CR/LF/NUL */
+  size_t nheaders;
+  const void *body;               /* copied; may be NULL with body_len 0 */
+  size_t body_len;
+  int stream;                     /* decode a 2xx body as an event stream */
+  long connect_timeout_ms;        /* 0: libcurl's default */
+  long idle_timeout_ms;           /* longest silence waiting for or reading the response; 0: none */
+  long total_timeout_ms;          /* whole transfer; 0: none */
+  size_t high_water;              /* stream: queued frame bytes before pausing; 0: default */
+};
+
+/* Engines. NULL on out of memory. Freeing an engine aborts and detaches its
+** transfers; they may still be freed afterwards. */
+struct xfer_engine *xfer_engine_new(void);
+void xfer_engine_free(struct xfer_engine *e);
+
+/* Wait up to timeout_ms for network activity (less when a timer of libcurl
+** or an idle deadline is nearer), then move every transfer forward. Returns
+** the number of transfers still running, or -1 with a message in err when
+** libcurl's multi interface itself failed. */
+int xfer_engine_pump(struct xfer_engine *e, long timeout_ms,
+                     char *err, size_t errlen);
+
+/* Transfers whose state moved since they were last popped: a message became
+** ready, the response headers completed, or the transfer ended. Each is
+** returned once per change; NULL when there are none. */
+struct xfer *xfer_engine_pop_changed(struct xfer_engine *e);
+
+/* Number of transfers on the engine that are still running. */
+int xfer_engine_running(const struct xfer_engine *e);
+
+/* Start a transfer. NULL with a message in err (bad option, CR/LF in a
+** header, out of memory, engine gone). */
+struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
+                      char *err, size_t errlen);
+
+/* Abort if running, release everything. Idempotent through the caller's
+** pointer: pass each transfer once. */
+void xfer_free(struct xfer *x);
+
+/* Stop a running transfer now (XFER_ERR_ABORTED); the connection is not
+** reused. Safe on an ended transfer. */
+void xfer_abort(struct xfer *x);
+
+enum xfer_state xfer_get_state(const struct xfer *x);
+unsigned long xfer_id(const struct xfer *x);
+
+/* HTTP status of the final response, 0 until its status line arrived. */
+long xfer_status(const struct xfer *x);
+/* 1 once the final response's headers are complete. */
+int xfer_headers_complete(const struct xfer *x);
+
+/* Response headers of the final response, in arrival order. Names are as
+** sent; values are trimmed. Pointers stay valid while the transfer lives. */
+size_t xfer_header_count(const struct xfer *x);
+void xfer_header_at(const struct xfer *x, size_t i, const char **name,
+                    size_t *name_len, const char **value, size_t *value_len);
+
+/* The body received so far: the whole body of a non-stream transfer, or the
+** body of a stream transfer whose status is not 2xx (an error document). */
+const char *xfer_body(const struct xfer *x, size_t *len);
+
+/* Stream transfers: take the next decoded message. Returns 1 and fills m,
+** 0 when none is queued. m borrows from the transfer's queue: it is valid
+** until the next xfer_next_message on x or the next pump of its engine, so
+** copy what you keep. A paused transfer is resumed here once the reader has
+** brought the queue below half the high-water mark. */
+int xfer_next_message(struct xfer *x, struct evs_message *m);
+
+/* Failure details, for XFER_FAILED. detail is a readable message
+** (libcurl's error text, or the decoder's); evs_status is the decoder's
+** status for XFER_ERR_STREAM. */
+enum xfer_error xfer_error(const struct xfer *x, const char **detail,
+                           int *evs_status);
+const char *xfer_errname(enum xfer_error err);
+
+/* 1 when the failure came before a connection was established (nothing
+** was sent, so a retry cannot repeat work), for XFER_ERR_TIMEOUT. */
+int xfer_failed_connecting(const struct xfer *x);
+
+/* Seconds timing of the transfer: total time from start, ms. */
+double xfer_elapsed_ms(const struct xfer *x);
+
+/* Monotonic clock in milliseconds, for callers' own timers. */
+double xfer_now_ms(void);
+
+#endif
