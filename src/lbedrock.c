@@ -609,7 +609,7 @@ static int lsigv4_sign(lua_State *L)
   lua_setfield(L, -2, "Authorization");
   lua_pushlstring(L, out.amz_date, SIGV4_AMZ_DATE_LEN);
   lua_setfield(L, -2, "X-Amz-Date");
-  if(c.session_token) {
+  if(c.session_token && c.session_token[0]) {
     lua_pushstring(L, c.session_token);
     lua_setfield(L, -2, "X-Amz-Security-Token");
   }

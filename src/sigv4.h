@@ -67,7 +67,7 @@ struct sigv4_output {
 enum sigv4_status {
   SIGV4_OK = 0,
   SIGV4_ERR_NOMEM = -1,
-  SIGV4_ERR_ARG = -2,             /* missing field, bad hash, CR/LF in a header, ... */
+  SIGV4_ERR_ARG = -2,             /* missing field, bad hash, bad header name, NUL in a value, ... */
   SIGV4_ERR_CRYPTO = -3           /* OpenSSL refused */
 };
 
