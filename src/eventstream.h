@@ -71,6 +71,8 @@ struct evs_decoder {
   size_t cap;
   size_t need;                    /* frame length once the prelude is checked, else 0 */
   int error;                      /* sticky status, 0 while healthy */
+  unsigned char prelude[EVS_PRELUDE_LEN]; /* a split prelude, held here so
+                                  ** nothing is allocated before its CRC */
 };
 
 void evs_decoder_init(struct evs_decoder *d);
