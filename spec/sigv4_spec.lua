@@ -127,9 +127,7 @@ req = AWSRequest(method="POST", url="https://bedrock-runtime.us-east-1.amazonaws
                  headers={"Content-Type": "application/json", "X-Amzn-Bedrock-Accept": "application/json"})
 creds = Credentials(%q, %q, %s)
 fixed = datetime.datetime.fromtimestamp(%d, datetime.timezone.utc).replace(tzinfo=None)
-with mock.patch("botocore.auth.datetime") as dt:
-    dt.datetime.utcnow.return_value = fixed
-    dt.datetime.now.return_value = fixed
+with mock.patch("botocore.auth.get_current_datetime", return_value=fixed):
     SigV4Auth(creds, "bedrock", "us-east-1").add_auth(req)
 print(json.dumps({"auth": req.headers["Authorization"], "date": req.headers["X-Amz-Date"]}))
 ]], input.path, input.body, creds.access_key_id, creds.secret_access_key,

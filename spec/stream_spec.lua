@@ -68,7 +68,7 @@ describe("invoke_model_with_response_stream", function()
     assert.is_nil(b)
     assert.is_nil(c)
     local n = 0
-    for _ in a do
+    for _ in a, b, c, d do
       n = n + 1
       if n == 3 then break end
     end

@@ -1,0 +1,1411 @@
+#!/usr/bin/env python3
+"""A local Amazon Bedrock Runtime emulator for lua-bedrock's specs and benchmarks.
+
+Python 3.9+ standard library only; one asyncio thread (a raw asyncio.Protocol), HTTP/1.1 with
+keep-alive, pipelining, chunked request bodies and Expect: 100-continue; 127.0.0.1 only.
+
+    python3 spec/support/emulator.py [--port N (0: any free port; default 4566)] [--port-file PATH]
+                                     [--exit-on-stdin-eof] [--parent-pid PID] [--quiet]
+
+--port-file gets the port once listening (written to a temporary name, then renamed).
+--exit-on-stdin-eof: exit at EOF on stdin, or when a line "quit" arrives there.
+--parent-pid: exit when that process has gone. --quiet: no banner, no access log.
+SIGTERM and SIGINT exit cleanly (status 0).
+
+Service routes. Auth is SigV4 (service "bedrock", any region, clock skew <= 5 min) with
+    AKIAEMULATOREXAMPLE1 / emulator+secret/EXAMPLEKEY0000000000000
+    ASIAEMULATOREXAMPLE2 / emulator+temporary/EXAMPLEKEY00000000000 + token emulator-session-token/EXAMPLE+TOKEN==
+or "Authorization: Bearer emulator-bedrock-api-key".
+    POST /model/{modelId}/invoke                        an Anthropic Messages reply
+    POST /model/{modelId}/invoke-with-response-stream   an Anthropic event stream in "chunk" events
+    anything else                                       404 UnknownOperationException (after auth)
+The reply text is "You said: <last user message>" (or scenario "text"); input tokens are the
+whitespace-separated words of system + messages (+ prompt), output tokens the words of the reply
+(streams: the number of deltas). Model ids emulator.echo* echo the request as JSON (a stream sends it
+as one chunk); emulator.text* replies text/plain "plain text reply".
+
+Control routes (no auth):
+    POST   /__emulator/scenarios  {"model_id": ..., <fields>}   set (replace) one model's scenario and
+                                                                reset its attempt counter; unknown fields -> 400
+    GET    /__emulator/scenarios                                the scenarios now set
+    DELETE /__emulator/scenarios                                clear scenarios, counters and the request log
+    GET    /__emulator/requests                                 the request log since the last clear, in arrival
+           order: {t (time.monotonic()), method, path, query, model_id, route ("invoke"|"stream"|"unknown"),
+           status (0: reset, or not answered yet), auth ("sigv4"|"bearer"|"none"|"bad"), headers, body_len,
+           request_id}
+    GET    /__emulator/health                                   200 "ok"
+
+Scenario fields (all optional; attempts are counted per model id, auth failures not counted):
+    fail_first K, fail_status (default: the code's own status, else 429), fail_code ("ThrottlingException"),
+        fail_message, retry_after_ms (header x-amz-retry-after)      the first K attempts get that error
+    reset_first K             the first K attempts get a TCP reset (SO_LINGER 0) before any response byte
+    delay_ms                  wait before answering at all (applies to every attempt)
+    text, deltas N            reply text; number of content_block_delta events (default one per word;
+                              fewer: words grouped; more: split by characters, then the words repeated)
+    event_delay_ms / drip_ms  wait between stream events (each event then goes in its own HTTP chunk)
+    reset_after_events K      after K events, a TCP reset (no terminating chunk)
+    exception_after_events K, exception_type ("modelStreamErrorException"), exception_message
+                              after K events, one exception message, then a clean end
+    corrupt_crc_after_events K    the event after K good ones has a wrong message CRC, then a clean end
+    truncate_after_events K   after K events, the first half of the next frame, then a clean end
+    garbage                   the stream body is an HTML error page (still 200, event-stream type)
+    split_writes N            the stream body in N-byte HTTP chunks, each sent on its own (TCP_NODELAY)
+    silence_after_events K, silence_ms    after K events, nothing for silence_ms, then the rest
+    payload_pad N             length of the "p" padding of every event (default: varying, 1..45)
+
+Whole encoded streams are cached (keyed by text, deltas, padding), so the no-fault path writes
+one cached buffer in 256 KiB blocks. SigV4 and the event-stream encoder are written here on
+purpose, independently of the client under test.
+"""
+
+import argparse
+import asyncio
+import base64
+import calendar
+import collections
+import datetime
+import email.utils
+import hashlib
+import hmac
+import json
+import os
+import random
+import re
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+import traceback
+import urllib.parse
+import zlib
+from array import array
+
+# --------------------------------------------------------------------------
+# Test identities
+
+CREDENTIALS = {
+    # access key id: (secret, session token or None)
+    "AKIAEMULATOREXAMPLE1": ("emulator+secret/EXAMPLEKEY0000000000000", None),
+    "ASIAEMULATOREXAMPLE2": ("emulator+temporary/EXAMPLEKEY00000000000",
+                             "emulator-session-token/EXAMPLE+TOKEN=="),
+}
+BEARER_TOKEN = "emulator-bedrock-api-key"
+SIGNING_SERVICE = "bedrock"
+MAX_SKEW_S = 300
+
+CORAL_SERVICE = "http://internal.amazon.com/coral/com.amazon.coral.service/"
+CORAL_BEDROCK = "http://internal.amazon.com/coral/com.amazon.bedrock/"
+
+MSG_SIGNATURE_MISMATCH = ("The request signature we calculated does not match the signature you provided. "
+                          "Check your AWS Secret Access Key and signing method. "
+                          "Consult the service documentation for details.")
+MSG_BAD_TOKEN = "The security token included in the request is invalid."
+MSG_BAD_API_KEY = "Authentication failed: Please make sure your API Key is valid."
+
+# status and default message of the service's own error codes
+SERVICE_ERRORS = {
+    "ThrottlingException": (429, "Too many requests, please wait before trying again."),
+    "ModelNotReadyException": (429, "Model is not ready for inference. Wait and try your request again."),
+    "ServiceUnavailableException": (503, "Bedrock is unable to process your request."),
+    "InternalServerException": (500, "The system encountered an unexpected error during processing. "
+                                     "Try your request again."),
+    "ValidationException": (400, "Malformed input request, please reformat your input and try again."),
+    "ServiceQuotaExceededException": (400, "Your request exceeds the service quota for your account."),
+    "AccessDeniedException": (403, "You don't have access to the model with the specified model ID."),
+    "ResourceNotFoundException": (404, "Could not resolve the foundation model from the provided model "
+                                       "identifier."),
+    "ModelTimeoutException": (408, "Model has timed out in processing the request. Try your request again."),
+    "ModelErrorException": (424, "The model returned an error."),
+    "ModelStreamErrorException": (424, "The model stream returned an error."),
+}
+
+REASONS = {
+    100: "Continue", 200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required", 413: "Payload Too Large",
+    424: "Failed Dependency", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
+    500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+}
+
+MAX_BODY = 64 * 1024 * 1024
+HEAD_LIMIT = 1024 * 1024
+WRITE_BLOCK = 256 * 1024
+LOG_LIMIT = 200000
+STREAM_CACHE_BYTES = 1024 * 1024 * 1024
+
+
+class HttpError(Exception):
+    def __init__(self, status, code, message, uri=CORAL_BEDROCK, headers=None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.uri = status, code, message, uri
+        self.headers = headers or []
+
+
+def auth_error(status, code, message):
+    return HttpError(status, code, message, uri=CORAL_SERVICE)
+
+
+# --------------------------------------------------------------------------
+# SigV4, checked independently (canonical request rebuilt from what arrived)
+
+_UNRESERVED = "-_.~"
+_WS = re.compile(rb"[ \t\r\n\v\f]+")
+
+
+def normalize_path(raw):
+    """Remove dot segments and empty segments ('//') from a raw (still percent-encoded) path."""
+    out = []
+    for seg in raw.split(b"/"):
+        if seg in (b"", b"."):
+            continue
+        if seg == b"..":
+            if out:
+                out.pop()
+            continue
+        out.append(seg)
+    path = b"/" + b"/".join(out)
+    if raw.endswith(b"/") and path != b"/":
+        path += b"/"
+    return path
+
+
+_uri_cache = {}
+
+
+def canonical_uri(raw_path):
+    # every byte outside A-Za-z0-9-._~ and '/' becomes %XX: '%3A' -> '%253A'
+    uri = _uri_cache.get(raw_path)
+    if uri is None:
+        uri = urllib.parse.quote(normalize_path(raw_path or b"/"), safe="/~").encode("ascii")
+        if len(_uri_cache) > 4096:
+            _uri_cache.clear()
+        _uri_cache[raw_path] = uri
+    return uri
+
+
+def canonical_query(raw_query):
+    if not raw_query:
+        return b""
+    pairs = []
+    for item in raw_query.split(b"&"):
+        if not item:
+            continue
+        k, _, v = item.partition(b"=")
+        k = urllib.parse.quote(urllib.parse.unquote_to_bytes(k), safe=_UNRESERVED)
+        v = urllib.parse.quote(urllib.parse.unquote_to_bytes(v), safe=_UNRESERVED)
+        pairs.append((k, v))
+    pairs.sort()
+    return "&".join(k + "=" + v for k, v in pairs).encode("ascii")
+
+
+def canonical_request(method, raw_path, raw_query, headers, signed, payload_hash):
+    """headers: [(lowercase name str, raw value bytes)] in arrival order; signed: [lowercase names]."""
+    values = {}
+    for name, value in headers:
+        if b"  " in value or b"\t" in value or b"\n" in value or b"\r" in value or b"\v" in value \
+                or b"\f" in value:
+            value = _WS.sub(b" ", value)
+        values.setdefault(name, []).append(value.strip(b" "))
+    lines = [method.encode("ascii"), canonical_uri(raw_path), canonical_query(raw_query)]
+    for name in signed:
+        lines.append(name.encode("latin-1") + b":" + b",".join(values.get(name, [])))
+    lines.append(b"")
+    lines.append(";".join(signed).encode("latin-1"))
+    lines.append(payload_hash.encode("ascii"))
+    return b"\n".join(lines)
+
+
+_key_cache = {}
+
+
+def signing_key(secret, date, region, service):
+    k = (secret, date, region, service)
+    key = _key_cache.get(k)
+    if key is None:
+        key = ("AWS4" + secret).encode("utf-8")
+        for part in (date, region, service, "aws4_request"):
+            key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
+        if len(_key_cache) > 256:
+            _key_cache.clear()
+        _key_cache[k] = key
+    return key
+
+
+_date_memo = ["", 0]
+
+
+def parse_amz_date(s):
+    """'20240115T120000Z' -> epoch seconds (strict basic ISO-8601, UTC)."""
+    if s == _date_memo[0]:
+        return _date_memo[1]
+    if len(s) != 16 or s[8] != "T" or s[15] != "Z" or not (s[:8] + s[9:15]).isdigit():
+        raise ValueError(s)
+    d = datetime.datetime(int(s[0:4]), int(s[4:6]), int(s[6:8]), int(s[9:11]), int(s[11:13]), int(s[13:15]))
+    t = calendar.timegm(d.timetuple())
+    _date_memo[:] = [s, t]
+    return t
+
+
+def _amz_stamp(t):
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t))
+
+
+def verify_auth(req):
+    """Returns "sigv4" or "bearer", or raises HttpError as AWS answers."""
+    auth = req.header("authorization")
+    if auth is None:
+        raise auth_error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+    if auth[:7].lower() == "bearer ":
+        if auth[7:].strip() == BEARER_TOKEN:
+            return "bearer"
+        raise auth_error(403, "UnrecognizedClientException", MSG_BAD_API_KEY)
+
+    algo, _, rest = auth.strip().partition(" ")
+    params = {}
+    for part in rest.split(","):
+        k, eq, v = part.strip().partition("=")
+        if eq:
+            params[k.strip()] = v.strip()
+    amz_date = req.header("x-amz-date")
+    missing = []
+    for p in ("Credential", "Signature", "SignedHeaders"):
+        if p not in params:
+            missing.append("Authorization header requires '%s' parameter." % p)
+    if amz_date is None and req.header("date") is None:
+        missing.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+    if algo != "AWS4-HMAC-SHA256" or missing:
+        if algo != "AWS4-HMAC-SHA256" and not missing:
+            missing.append("Unsupported Authorization Type")
+        raise auth_error(400, "IncompleteSignatureException", " ".join(missing) + " Authorization=" + algo)
+    if amz_date is None:
+        raise auth_error(400, "IncompleteSignatureException",
+                         "Authorization header requires existence of a 'X-Amz-Date' header.")
+
+    cred = params["Credential"].split("/")
+    if len(cred) != 5:
+        raise auth_error(400, "IncompleteSignatureException",
+                         "Credential must have exactly 5 slash-delimited elements, e.g. "
+                         "keyid/date/region/service/term, got '%s'" % params["Credential"])
+    akid, scope_date, region, service, term = cred
+    known = CREDENTIALS.get(akid)
+    if known is None:
+        raise auth_error(403, "UnrecognizedClientException", MSG_BAD_TOKEN)
+    secret, token = known
+    sent_token = req.header("x-amz-security-token")
+    if token is None and sent_token is not None:
+        raise auth_error(403, "UnrecognizedClientException", MSG_BAD_TOKEN)
+    if token is not None and sent_token != token:
+        raise auth_error(403, "UnrecognizedClientException", MSG_BAD_TOKEN)
+
+    signed = params["SignedHeaders"].split(";")
+    if "host" not in signed:
+        raise auth_error(403, "InvalidSignatureException",
+                         "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+    if "x-amz-date" not in signed:
+        raise auth_error(403, "InvalidSignatureException",
+                         "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.")
+    if sent_token is not None and "x-amz-security-token" not in signed:
+        raise auth_error(403, "InvalidSignatureException",
+                         "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization.")
+    if term != "aws4_request":
+        raise auth_error(403, "InvalidSignatureException",
+                         "Credential should be scoped with a valid terminator: 'aws4_request', not '%s'." % term)
+    if service != SIGNING_SERVICE:
+        raise auth_error(403, "InvalidSignatureException",
+                         "Credential should be scoped to correct service: '%s'. " % SIGNING_SERVICE)
+    if not region:
+        raise auth_error(403, "InvalidSignatureException", "Credential should be scoped to a valid region. ")
+    try:
+        t = parse_amz_date(amz_date)
+    except ValueError:
+        raise auth_error(400, "IncompleteSignatureException",
+                         "Date must be in ISO-8601 'basic format'. Got '%s'. See "
+                         "http://en.wikipedia.org/wiki/ISO_8601" % amz_date)
+    if scope_date != amz_date[:8]:
+        raise auth_error(403, "InvalidSignatureException",
+                         "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
+                         "HTTP: '%s' != '%s', from '%s'." % (scope_date, amz_date[:8], amz_date))
+    now = time.time()
+    if t < now - MAX_SKEW_S:
+        raise auth_error(403, "InvalidSignatureException",
+                         "Signature expired: %s is now earlier than %s (%s - 5 min.)"
+                         % (amz_date, _amz_stamp(now - MAX_SKEW_S), _amz_stamp(now)))
+    if t > now + MAX_SKEW_S:
+        raise auth_error(403, "InvalidSignatureException",
+                         "Signature not yet current: %s is still later than %s (%s + 5 min.)"
+                         % (amz_date, _amz_stamp(now + MAX_SKEW_S), _amz_stamp(now)))
+
+    payload_hash = hashlib.sha256(req.body).hexdigest()
+    creq = canonical_request(req.method, req.raw_path, req.raw_query, req.headers, signed, payload_hash)
+    scope = "/".join((scope_date, region, service, term))
+    sts = "\n".join(("AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(creq).hexdigest()))
+    want = hmac.new(signing_key(secret, scope_date, region, service), sts.encode("utf-8"),
+                    hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(want, params["Signature"]):
+        raise auth_error(403, "InvalidSignatureException", MSG_SIGNATURE_MISMATCH)
+    return "sigv4"
+
+
+# --------------------------------------------------------------------------
+# Event-stream frames (struct + zlib.crc32, written here on purpose)
+
+def es_headers(pairs):
+    out = bytearray()
+    for name, value in pairs:
+        n, v = name.encode("utf-8"), value.encode("utf-8")
+        out += struct.pack(">B", len(n)) + n + b"\x07" + struct.pack(">H", len(v)) + v
+    return bytes(out)
+
+
+def es_frame(headers, payload):
+    total = 16 + len(headers) + len(payload)
+    prelude = struct.pack(">II", total, len(headers))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    crc = zlib.crc32(payload, zlib.crc32(headers, zlib.crc32(prelude)))
+    return b"".join((prelude, headers, payload, struct.pack(">I", crc)))
+
+
+CHUNK_HEADERS = es_headers([(":event-type", "chunk"), (":content-type", "application/json"),
+                            (":message-type", "event")])
+
+PAD_ALPHABET = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+# "random-ish" but deterministic padding lengths, cycled by event index
+PAD_LENGTHS = (13, 27, 4, 41, 19, 8, 33, 22, 1, 45, 16, 29, 6, 37, 11, 24)
+
+
+def pad_bytes(n):
+    reps = n // len(PAD_ALPHABET) + 1
+    return (PAD_ALPHABET * reps)[:n]
+
+
+def chunk_frame(inner, pad_len):
+    payload = b'{"bytes":"' + base64.b64encode(inner) + b'","p":"' + pad_bytes(pad_len) + b'"}'
+    return es_frame(CHUNK_HEADERS, payload)
+
+
+def exception_frame(exc_type, message):
+    headers = es_headers([(":exception-type", exc_type), (":content-type", "application/json"),
+                          (":message-type", "exception")])
+    return es_frame(headers, jdump({"message": message}))
+
+
+def jdump(obj):
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+# --------------------------------------------------------------------------
+# The model side: replies, token counts, delta plans
+
+def _texts(content):
+    if isinstance(content, str):
+        return [content]
+    out = []
+    if isinstance(content, list):
+        for block in content:
+            if isinstance(block, str):
+                out.append(block)
+            elif isinstance(block, dict) and isinstance(block.get("text"), str):
+                out.append(block["text"])
+    return out
+
+
+def analyse_body(doc):
+    """-> (last user text or None, input token count). Tokens are whitespace-separated words."""
+    if not isinstance(doc, dict):
+        return None, 0
+    words = 0
+    last_user = None
+    for t in _texts(doc.get("system")):
+        words += len(t.split())
+    msgs = doc.get("messages")
+    if isinstance(msgs, list):
+        for m in msgs:
+            if not isinstance(m, dict):
+                continue
+            texts = _texts(m.get("content"))
+            for t in texts:
+                words += len(t.split())
+            if m.get("role") == "user" and texts:
+                last_user = " ".join(texts)
+    for key in ("prompt", "inputText"):
+        if isinstance(doc.get(key), str):
+            words += len(doc[key].split())
+            if last_user is None:
+                last_user = doc[key]
+    return last_user, words
+
+
+def reply_text(scenario, last_user):
+    if isinstance(scenario.get("text"), str):
+        return scenario["text"]
+    if last_user and last_user.strip():
+        return "You said: " + last_user.strip()
+    return "Hello from the Bedrock emulator."
+
+
+def response_model_name(model_id):
+    name = model_id.rsplit("/", 1)[-1]
+    name = re.sub(r"^(us|eu|apac|ap|ca|jp|au|us-gov|global)\.", "", name)
+    name = re.sub(r"^[a-z0-9-]+\.", "", name)          # provider prefix, e.g. "anthropic."
+    name = re.sub(r"-v\d+(:\d+)?$", "", name)
+    return name or "claude-3-sonnet-20240229"
+
+
+def delta_pieces(text, n):
+    """Split `text` into n deltas. Concatenated they give `text` when n <= len(text); beyond that the
+    words are cycled (text repeated, space separated)."""
+    tokens = re.findall(r"\s*\S+", text)
+    if tokens and text[len("".join(tokens)):]:
+        tokens[-1] += text[len("".join(tokens)):]
+    if not tokens:
+        tokens = [text]
+    if n is None:
+        return tokens
+    if n <= 0:
+        return []
+    if n == len(tokens):
+        return tokens
+    if n < len(tokens):
+        q, r = divmod(len(tokens), n)
+        out, i = [], 0
+        for k in range(n):
+            size = q + (1 if k < r else 0)
+            out.append("".join(tokens[i:i + size]))
+            i += size
+        return out
+    if n <= len(text):
+        q, r = divmod(len(text), n)
+        out, i = [], 0
+        for k in range(n):
+            size = q + (1 if k < r else 0)
+            out.append(text[i:i + size])
+            i += size
+        return out
+    cyc = [tokens[0]] + tokens[1:]
+    rep = [(" " + t if not t[:1].isspace() else t) for t in tokens]
+    out = list(cyc)
+    while len(out) < n:
+        out.extend(rep[:n - len(out)])
+    return out
+
+
+class StreamBody:
+    """The middle of an Anthropic stream (content_block_start .. message_delta) as one bytes blob plus
+    frame offsets, so whole runs of frames are written with one slice."""
+
+    def __init__(self, text, deltas, pad):
+        pieces = delta_pieces(text, deltas)
+        self.output_tokens = len(pieces)
+        memo = {}
+        frames = []
+        idx = 1                                          # frame 0 is message_start
+
+        def pad_len():
+            return pad if pad is not None else PAD_LENGTHS[idx % len(PAD_LENGTHS)]
+
+        frames.append(chunk_frame(jdump({"type": "content_block_start", "index": 0,
+                                         "content_block": {"type": "text", "text": ""}}), pad_len()))
+        idx += 1
+        for piece in pieces:
+            pl = pad_len()
+            key = (piece, pl)
+            f = memo.get(key)
+            if f is None:
+                f = chunk_frame(jdump({"type": "content_block_delta", "index": 0,
+                                       "delta": {"type": "text_delta", "text": piece}}), pl)
+                if len(memo) < 100000:
+                    memo[key] = f
+            frames.append(f)
+            idx += 1
+        frames.append(chunk_frame(jdump({"type": "content_block_stop", "index": 0}), pad_len()))
+        idx += 1
+        frames.append(chunk_frame(jdump({"type": "message_delta",
+                                         "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                         "usage": {"output_tokens": self.output_tokens}}), pad_len()))
+        self.offsets = array("Q", [0])
+        acc = 0
+        for f in frames:
+            acc += len(f)
+            self.offsets.append(acc)
+        self.blob = b"".join(frames)
+        self.count = len(frames)
+
+
+class StreamCache:
+    def __init__(self, limit=STREAM_CACHE_BYTES):
+        self.limit = limit
+        self.entries = collections.OrderedDict()     # key -> Future[StreamBody]
+        self.size = 0
+
+    async def get(self, text, deltas, pad):
+        key = (text, deltas, pad)
+        fut = self.entries.get(key)
+        if fut is not None:
+            self.entries.move_to_end(key)
+            return await asyncio.shield(fut)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self.entries[key] = fut
+        try:
+            if deltas is not None and deltas > 2000:
+                body = await loop.run_in_executor(None, StreamBody, text, deltas, pad)
+            else:
+                body = StreamBody(text, deltas, pad)
+        except BaseException as e:
+            self.entries.pop(key, None)
+            fut.set_exception(e)
+            fut.exception()
+            raise
+        fut.set_result(body)
+        self.size += len(body.blob)
+        while self.size > self.limit and len(self.entries) > 1:
+            k, old = next(iter(self.entries.items()))
+            if k == key:
+                break
+            self.entries.pop(k)
+            if old.done() and not old.exception():
+                self.size -= len(old.result().blob)
+        return body
+
+    def clear(self):
+        self.entries.clear()
+        self.size = 0
+
+
+# --------------------------------------------------------------------------
+# Scenarios
+
+SCENARIO_FIELDS = {
+    "fail_first": int, "fail_status": int, "fail_code": str, "fail_message": str, "retry_after_ms": int,
+    "reset_first": int, "delay_ms": float, "event_delay_ms": float, "text": str, "deltas": int,
+    "reset_after_events": int, "exception_after_events": int, "exception_type": str,
+    "exception_message": str, "corrupt_crc_after_events": int, "truncate_after_events": int,
+    "garbage": bool, "split_writes": int, "silence_after_events": int, "silence_ms": float,
+    "drip_ms": float, "payload_pad": int,
+}
+
+
+def validate_scenario(doc):
+    if not isinstance(doc, dict):
+        raise HttpError(400, "ValidationException", "scenario must be a JSON object")
+    model_id = doc.get("model_id")
+    if not isinstance(model_id, str) or not model_id:
+        raise HttpError(400, "ValidationException", "scenario needs a non-empty string model_id")
+    sc = {}
+    for k, v in doc.items():
+        if k == "model_id":
+            continue
+        kind = SCENARIO_FIELDS.get(k)
+        if kind is None:
+            raise HttpError(400, "ValidationException", "unknown scenario field %r (known: %s)"
+                            % (k, ", ".join(sorted(SCENARIO_FIELDS))))
+        if kind is bool:
+            if not isinstance(v, bool):
+                raise HttpError(400, "ValidationException", "%s must be a boolean" % k)
+        elif kind is str:
+            if not isinstance(v, str):
+                raise HttpError(400, "ValidationException", "%s must be a string" % k)
+        else:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise HttpError(400, "ValidationException", "%s must be a non-negative number" % k)
+            if kind is int:
+                if v != int(v):
+                    raise HttpError(400, "ValidationException", "%s must be an integer" % k)
+                v = int(v)
+        sc[k] = v
+    if sc.get("split_writes") == 0:
+        raise HttpError(400, "ValidationException", "split_writes must be at least 1")
+    return model_id, sc
+
+
+# --------------------------------------------------------------------------
+# HTTP plumbing
+
+class Request:
+    __slots__ = ("method", "target", "raw_path", "raw_query", "version", "headers", "body", "_hmap")
+
+    def __init__(self, method, target, version, headers):
+        self.method, self.target, self.version, self.headers = method, target, version, headers
+        self.raw_path, _, self.raw_query = target.partition(b"?")
+        self.body = b""
+        hm = {}
+        for name, value in headers:
+            v = value.strip(b" \t").decode("latin-1")
+            hm[name] = hm[name] + "," + v if name in hm else v
+        self._hmap = hm
+
+    def header(self, name):
+        return self._hmap.get(name)
+
+    def header_dict(self):
+        return {k: v.encode("latin-1").decode("utf-8", "replace") for k, v in self._hmap.items()}
+
+
+class BadRequest(Exception):
+    pass
+
+
+_date_cache = [0, ""]
+
+
+def http_date():
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[0] = now
+        _date_cache[1] = email.utils.formatdate(now, usegmt=True)
+    return _date_cache[1]
+
+
+def response_head(status, headers):
+    lines = ["HTTP/1.1 %d %s" % (status, REASONS.get(status, "Status"))]
+    for k, v in headers:
+        lines.append("%s: %s" % (k, v))
+    lines.append("")
+    lines.append("")
+    return "\r\n".join(lines).encode("latin-1")
+
+
+def set_linger_reset(writer):
+    sock = writer.get_extra_info("socket")
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    writer.transport.abort()
+
+
+async def wait_sent(writer, limit_s=3.0):
+    """Wait until the kernel has sent (and the peer acknowledged) everything written so far."""
+    await writer.drain()
+    sock = writer.get_extra_info("socket")
+    try:
+        import fcntl
+        import termios
+        buf = array("i", [0])
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, buf, True)
+            if buf[0] == 0 and not writer.transport.get_write_buffer_size():
+                return
+            await asyncio.sleep(0.002)
+    except (ImportError, OSError, AttributeError):
+        await asyncio.sleep(0.05)
+
+
+class Emulator:
+    def __init__(self, quiet=False):
+        self.quiet = quiet
+        self.scenarios = {}
+        self.counters = collections.Counter()
+        self.log = []
+        self.cache = StreamCache()
+        self.connections = set()
+
+    # ---- responses
+
+    def base_headers(self, request_id):
+        return [("x-amzn-RequestId", request_id), ("Date", http_date())]
+
+    @staticmethod
+    def keep_alive(req):
+        return req.version != "HTTP/1.0" and (req.header("connection") or "").lower() != "close"
+
+    def send(self, writer, req, status, headers, body, keep=True):
+        keep = keep and self.keep_alive(req)
+        if not any(k == "x-amzn-RequestId" for k, _ in headers):
+            headers = self.base_headers(new_request_id()) + list(headers)
+        headers = list(headers) + [("Content-Length", str(len(body))),
+                                   ("Connection", "keep-alive" if keep else "close")]
+        writer.write(response_head(status, headers) + body)
+        return keep
+
+    def send_error(self, writer, req, request_id, err):
+        headers = self.base_headers(request_id) + [
+            ("Content-Type", "application/json"),
+            ("x-amzn-ErrorType", "%s:%s" % (err.code, err.uri))] + err.headers
+        return self.send(writer, req, err.status, headers, jdump({"message": err.message}))
+
+    def record(self, entry):
+        if len(self.log) >= LOG_LIMIT:
+            del self.log[:LOG_LIMIT // 10]
+        self.log.append(entry)
+
+    def access(self, req, status, t0):
+        if not self.quiet:
+            sys.stderr.write("emulator: %s %s -> %s (%.1f ms)\n" % (
+                req.method, req.target.decode("latin-1"), status, (time.monotonic() - t0) * 1000))
+
+    # ---- control API (no auth)
+
+    def control(self, req, writer):
+        path = req.raw_path.decode("latin-1")
+        ok = jdump({"ok": True})
+        jh = [("Content-Type", "application/json")]
+        try:
+            if path == "/__emulator/health" and req.method == "GET":
+                return self.send(writer, req, 200, [("Content-Type", "text/plain")], b"ok")
+            if path == "/__emulator/scenarios":
+                if req.method == "POST":
+                    try:
+                        doc = json.loads(req.body.decode("utf-8") or "null")
+                    except (UnicodeDecodeError, ValueError) as e:
+                        raise HttpError(400, "ValidationException", "scenario is not JSON: %s" % e)
+                    model_id, sc = validate_scenario(doc)
+                    self.scenarios[model_id] = sc
+                    self.counters.pop(model_id, None)
+                    return self.send(writer, req, 200, jh, ok)
+                if req.method == "DELETE":
+                    self.scenarios.clear()
+                    self.counters.clear()
+                    self.log = []
+                    return self.send(writer, req, 200, jh, ok)
+                if req.method == "GET":
+                    return self.send(writer, req, 200, jh, jdump(self.scenarios))
+            if path == "/__emulator/requests" and req.method == "GET":
+                return self.send(writer, req, 200, jh, jdump(self.log) if self.log else b"[]")
+            raise HttpError(404, "UnknownOperationException", "no control route %s %s" % (req.method, path))
+        except HttpError as err:
+            return self.send_error(writer, req, new_request_id(), err)
+
+    # ---- dispatch
+
+    def handle_request(self, req, writer):
+        """-> keep-alive flag when answered at once, or a coroutine that answers (and returns the flag)."""
+        t0 = time.monotonic()
+        if req.raw_path.startswith(b"/__emulator/"):
+            return self.control(req, writer)
+        request_id = new_request_id()
+        entry = {"t": t0, "method": req.method, "path": req.raw_path.decode("latin-1"),
+                 "query": req.raw_query.decode("latin-1"), "model_id": None, "route": "unknown",
+                 "status": 0, "auth": "none", "headers": req.header_dict(), "body_len": len(req.body),
+                 "request_id": request_id}
+        m = re.match(rb"^/model/([^/]+)/(invoke|invoke-with-response-stream)$", req.raw_path)
+        if m:
+            entry["model_id"] = urllib.parse.unquote(m.group(1).decode("latin-1"))
+            entry["route"] = "invoke" if m.group(2) == b"invoke" else "stream"
+        self.record(entry)          # at arrival: a request the client gave up on still counts, in its own test
+        try:
+            entry["auth"] = verify_auth(req)
+        except HttpError as err:
+            entry["auth"] = "none" if req.header("authorization") is None else "bad"
+            entry["status"] = err.status
+            self.access(req, err.status, t0)
+            return self.send_error(writer, req, request_id, err)
+        if not m or req.method != "POST":
+            err = HttpError(404, "UnknownOperationException", "The requested operation is not recognized.",
+                            uri=CORAL_SERVICE)
+            entry["status"] = 404
+            self.access(req, 404, t0)
+            return self.send_error(writer, req, request_id, err)
+
+        model_id = entry["model_id"]
+        sc = self.scenarios.get(model_id, {})
+        self.counters[model_id] += 1
+        attempt = self.counters[model_id]
+        if sc.get("delay_ms"):
+            return self.delayed(req, writer, entry, sc, attempt, request_id, t0)
+        return self.respond(req, writer, entry, sc, attempt, request_id, t0)
+
+    async def delayed(self, req, writer, entry, sc, attempt, request_id, t0):
+        await asyncio.sleep(sc["delay_ms"] / 1000.0)
+        result = self.respond(req, writer, entry, sc, attempt, request_id, t0)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result
+
+    def respond(self, req, writer, entry, sc, attempt, request_id, t0):
+        model_id = entry["model_id"]
+        if attempt <= sc.get("reset_first", 0):
+            self.access(req, "RST", t0)
+            set_linger_reset(writer)
+            return False
+        if attempt <= sc.get("fail_first", 0):
+            code = sc.get("fail_code", "ThrottlingException")
+            status, default_msg = SERVICE_ERRORS.get(code, (429, code))
+            status = sc.get("fail_status", status)
+            extra = []
+            if "retry_after_ms" in sc:
+                extra.append(("x-amz-retry-after", str(sc["retry_after_ms"])))
+            err = HttpError(status, code, sc.get("fail_message", default_msg), headers=extra)
+            entry["status"] = status
+            self.access(req, status, t0)
+            return self.send_error(writer, req, request_id, err)
+
+        base = model_id.split(":")[0]
+        special = None
+        if base.startswith("emulator.echo"):
+            special = "echo"
+        elif base.startswith("emulator.text"):
+            special = "text"
+        doc = None
+        if special is None:
+            try:
+                doc = json.loads(req.body.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as e:
+                err = HttpError(400, "ValidationException",
+                                "Malformed input request: %s, please reformat your input and try again." % e)
+                entry["status"] = 400
+                self.access(req, 400, t0)
+                return self.send_error(writer, req, request_id, err)
+
+        entry["status"] = 200
+        self.access(req, 200, t0)
+        if entry["route"] == "invoke":
+            return self.invoke(req, writer, request_id, model_id, sc, special, doc, t0)
+        return self.stream(req, writer, request_id, model_id, sc, special, doc, t0)
+
+    def echo_doc(self, req, model_id):
+        out = {"method": req.method, "path": req.raw_path.decode("latin-1"), "model_id": model_id,
+               "query": req.raw_query.decode("latin-1"), "headers": req.header_dict(),
+               "body": req.body.decode("utf-8", "replace")}
+        try:
+            req.body.decode("utf-8")
+        except UnicodeDecodeError:
+            out["body_base64"] = base64.b64encode(req.body).decode("ascii")
+        return out
+
+    def invoke(self, req, writer, request_id, model_id, sc, special, doc, t0):
+        headers = self.base_headers(request_id)
+        if special == "echo":
+            body = jdump(self.echo_doc(req, model_id))
+            return self.send(writer, req, 200, headers + [("Content-Type", "application/json")], body)
+        if special == "text":
+            return self.send(writer, req, 200, headers + [("Content-Type", "text/plain")],
+                             b"plain text reply")
+        last_user, in_tokens = analyse_body(doc)
+        text = reply_text(sc, last_user)
+        out_tokens = len(text.split())
+        reply = {"id": new_message_id(), "type": "message", "role": "assistant",
+                 "model": response_model_name(model_id),
+                 "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                 "stop_sequence": None, "usage": {"input_tokens": in_tokens, "output_tokens": out_tokens}}
+        latency = max(1, int((time.monotonic() - t0) * 1000))
+        headers += [("Content-Type", "application/json"),
+                    ("X-Amzn-Bedrock-Invocation-Latency", str(latency)),
+                    ("X-Amzn-Bedrock-Input-Token-Count", str(in_tokens)),
+                    ("X-Amzn-Bedrock-Output-Token-Count", str(out_tokens))]
+        return self.send(writer, req, 200, headers, jdump(reply))
+
+    # ---- streams
+
+    async def stream(self, req, writer, request_id, model_id, sc, special, doc, t0):
+        keep = self.keep_alive(req)
+        head = response_head(200, self.base_headers(request_id) + [
+            ("Content-Type", "application/vnd.amazon.eventstream"),
+            ("X-Amzn-Bedrock-Content-Type", "application/json"),
+            ("Transfer-Encoding", "chunked"), ("Connection", "keep-alive" if keep else "close")])
+        pad = sc.get("payload_pad")
+
+        if sc.get("garbage"):
+            writer.write(head)
+            page = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+                    b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n")
+            writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(page), page))
+            await writer.drain()
+            return keep
+
+        if special == "echo":
+            frames = [chunk_frame(jdump(self.echo_doc(req, model_id)), pad if pad is not None else 13)]
+            seq = FrameSeq([frames[0]], None, [])
+            in_tokens = 0
+        else:
+            last_user, in_tokens = analyse_body(doc)
+            text = reply_text(sc, last_user)
+            middle = await self.cache.get(text, sc.get("deltas"), pad)
+            start = chunk_frame(jdump({"type": "message_start", "message": {
+                "id": new_message_id(), "type": "message", "role": "assistant",
+                "model": response_model_name(model_id), "content": [], "stop_reason": None,
+                "stop_sequence": None, "usage": {"input_tokens": in_tokens, "output_tokens": 1}}}),
+                pad if pad is not None else PAD_LENGTHS[0])
+            state = {"first_byte": None}
+            last_index = middle.count + 1
+
+            def stop_frame():
+                now = time.monotonic()
+                fb = state["first_byte"] or now
+                metrics = {"inputTokenCount": in_tokens, "outputTokenCount": middle.output_tokens,
+                           "invocationLatency": max(1, int((now - t0) * 1000)),
+                           "firstByteLatency": max(1, int((fb - t0) * 1000))}
+                return chunk_frame(jdump({"type": "message_stop", "amazon-bedrock-invocationMetrics": metrics}),
+                                   pad if pad is not None else PAD_LENGTHS[last_index % len(PAD_LENGTHS)])
+            seq = FrameSeq([start], middle, [stop_frame])
+
+        writer.write(head)
+        if special != "echo":
+            state["first_byte"] = time.monotonic()
+        out = ChunkedOut(writer, sc.get("split_writes"))
+        n = seq.count
+        delay = sc.get("event_delay_ms") or sc.get("drip_ms") or 0
+        silence_at = sc.get("silence_after_events")
+
+        # where the stream stops early, and how
+        end_at, end_how = n, None
+        for field, how in (("reset_after_events", "reset"), ("exception_after_events", "exception"),
+                           ("corrupt_crc_after_events", "corrupt"), ("truncate_after_events", "truncate")):
+            k = sc.get(field)
+            if k is not None and (end_how is None or min(k, n) < end_at):
+                end_at, end_how = min(k, n), how
+
+        i = 0
+        while i < end_at:
+            if delay and i > 0:
+                await out.flush()
+                await asyncio.sleep(delay / 1000.0)
+            if silence_at is not None and i == silence_at:
+                await out.flush()
+                await asyncio.sleep(sc.get("silence_ms", 0) / 1000.0)
+            j = end_at if not delay else i + 1
+            if silence_at is not None and i < silence_at < j:
+                j = silence_at
+            if j == n and i < n - 1 and seq.tail:
+                j = n - 1                                  # the stop frame goes alone, built last
+            for part in seq.parts(i, j):
+                await out.write(part)
+            i = j
+        if silence_at is not None and silence_at == end_at:
+            await out.flush()
+            await asyncio.sleep(sc.get("silence_ms", 0) / 1000.0)
+
+        if end_how == "reset":
+            await out.flush()
+            await wait_sent(writer)
+            set_linger_reset(writer)
+            return False
+        if end_how == "exception":
+            etype = sc.get("exception_type", "modelStreamErrorException")
+            default = SERVICE_ERRORS.get(etype[:1].upper() + etype[1:], (0, "The model stream returned an error."))
+            await out.write(exception_frame(etype, sc.get("exception_message", default[1])))
+        elif end_how == "corrupt" and end_at < n:
+            f = bytearray(seq.frame(end_at))
+            f[-4:] = struct.pack(">I", struct.unpack(">I", bytes(f[-4:]))[0] ^ 0xFFFFFFFF)
+            await out.write(bytes(f))
+        elif end_how == "truncate" and end_at < n:
+            f = seq.frame(end_at)
+            await out.write(f[:len(f) // 2])
+        await out.finish()
+        return keep
+
+
+class HttpConnection(asyncio.Protocol):
+    """One client connection. Requests are parsed from the buffer in data_received and answered
+    right there when nothing has to wait (no task, no extra loop turn); a request that must wait
+    (a delay, a stream) runs as a task, and the next pipelined request is taken when it ends. The
+    handlers see a StreamWriter-like surface: write(), drain(), get_extra_info(), transport."""
+
+    def __init__(self, emu):
+        self.emu = emu
+        self.transport = None
+        self.buf = bytearray()
+        self.pending = None          # (request, content length, chunked) while its body arrives
+        self.busy = False
+        self.closed = False
+        self.paused = False
+        self.eof = False
+        self.waiters = []
+        self.task = None
+
+    # -- asyncio.Protocol
+
+    def connection_made(self, transport):
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass
+        self.emu.connections.add(self)
+
+    def connection_lost(self, exc):
+        self.closed = True
+        self.emu.connections.discard(self)
+        self._wake(ConnectionResetError("connection lost"))
+
+    def pause_writing(self):
+        self.paused = True
+
+    def resume_writing(self):
+        self.paused = False
+        self._wake(None)
+        if not self.busy:
+            self.process()
+
+    def data_received(self, data):
+        self.buf += data
+        if not self.busy:
+            self.process()
+
+    def eof_received(self):
+        self.eof = True
+        if self.busy:
+            return True              # keep the write side open until the answer is out
+        return None
+
+    # -- the writer surface
+
+    def _wake(self, exc):
+        waiters, self.waiters = self.waiters, []
+        for w in waiters:
+            if not w.done():
+                if exc is None:
+                    w.set_result(None)
+                else:
+                    w.set_exception(exc)
+
+    def write(self, data):
+        if not self.closed and not self.transport.is_closing():
+            self.transport.write(data)
+
+    async def drain(self):
+        if self.closed or self.transport.is_closing():
+            raise ConnectionResetError("connection lost")
+        if self.paused:
+            w = asyncio.get_running_loop().create_future()
+            self.waiters.append(w)
+            await w
+
+    def get_extra_info(self, name, default=None):
+        return self.transport.get_extra_info(name, default)
+
+    def close(self):
+        if not self.closed:
+            self.transport.close()
+
+    # -- requests
+
+    def process(self):
+        while not (self.busy or self.closed or self.paused):
+            try:
+                req = self.parse()
+            except BadRequest as e:
+                body = jdump({"message": str(e)})
+                self.write(response_head(400, self.emu.base_headers(new_request_id()) + [
+                    ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                    ("Connection", "close")]) + body)
+                self.close()
+                return
+            if req is None:
+                if self.eof:
+                    self.close()
+                return
+            try:
+                result = self.emu.handle_request(req, self)
+            except Exception:                        # a bug here must not kill the server
+                traceback.print_exc()
+                self.transport.abort()
+                return
+            if asyncio.iscoroutine(result):
+                self.busy = True
+                self.task = asyncio.ensure_future(self.run(result))
+                return
+            if not result:
+                self.close()
+                return
+
+    async def run(self, coro):
+        keep = False
+        try:
+            keep = await coro
+        except (ConnectionError, OSError):
+            pass
+        except asyncio.CancelledError:
+            self.close()
+            return
+        except Exception:
+            traceback.print_exc()
+        self.busy = False
+        self.task = None
+        if not keep:
+            self.close()
+        elif not self.closed:
+            self.process()
+
+    def parse(self):
+        """-> the next complete Request, or None until more bytes arrive."""
+        buf = self.buf
+        if self.pending is None:
+            while buf[:2] == b"\r\n":                  # tolerate stray CRLF between requests
+                del buf[:2]
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > HEAD_LIMIT:
+                    raise BadRequest("request head too large")
+                return None
+            req = parse_head(bytes(buf[:end]))
+            del buf[:end + 4]
+            chunked = "chunked" in (req.header("transfer-encoding") or "").lower()
+            length = 0
+            cl = req.header("content-length")
+            if not chunked and cl is not None:
+                try:
+                    length = int(cl.split(",")[0].strip())
+                except ValueError:
+                    raise BadRequest("bad Content-Length")
+                if length < 0 or length > MAX_BODY:
+                    raise BadRequest("bad Content-Length")
+            if (chunked or length) and (req.header("expect") or "").lower() == "100-continue":
+                self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.pending = (req, length, chunked)
+        req, length, chunked = self.pending
+        if chunked:
+            body, used = parse_chunked(buf)
+            if body is None:
+                return None
+        else:
+            if len(buf) < length:
+                return None
+            body, used = bytes(buf[:length]), length
+        del buf[:used]
+        req.body = body
+        self.pending = None
+        return req
+
+
+def parse_head(head):
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+        raise BadRequest("malformed request line")
+    headers = []
+    for line in lines[1:]:
+        if line[:1] in (b" ", b"\t") and headers:          # obsolete line folding
+            n, v = headers[-1]
+            headers[-1] = (n, v + b" " + line.strip())
+            continue
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name != name.strip():
+            raise BadRequest("malformed header line")
+        headers.append((name.decode("latin-1").lower(), value.strip(b" \t")))
+    return Request(parts[0].decode("latin-1"), parts[1], parts[2].decode("latin-1"), headers)
+
+
+def parse_chunked(buf):
+    """A complete chunked body at the start of buf -> (body, bytes used), or (None, 0) if incomplete."""
+    body, pos = bytearray(), 0
+    while True:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            return None, 0
+        try:
+            size = int(bytes(buf[pos:eol]).split(b";")[0].strip(), 16)
+        except ValueError:
+            raise BadRequest("bad chunk size")
+        pos = eol + 2
+        if size == 0:
+            while True:                                      # trailers, up to the empty line
+                eol = buf.find(b"\r\n", pos)
+                if eol < 0:
+                    return None, 0
+                empty = eol == pos
+                pos = eol + 2
+                if empty:
+                    return bytes(body), pos
+        if len(buf) < pos + size + 2:
+            return None, 0
+        if buf[pos + size:pos + size + 2] != b"\r\n":
+            raise BadRequest("bad chunk terminator")
+        body += buf[pos:pos + size]
+        if len(body) > MAX_BODY:
+            raise BadRequest("body too large")
+        pos += size + 2
+
+
+class FrameSeq:
+    """Frames of one stream: head frames (bytes), a cached StreamBody, tail frame builders."""
+
+    def __init__(self, head, middle, tail):
+        self.head, self.middle, self.tail = head, middle, tail
+        self.mcount = middle.count if middle else 0
+        self.count = len(head) + self.mcount + len(tail)
+
+    def frame(self, i):
+        return b"".join(bytes(p) for p in self.parts(i, i + 1))
+
+    def parts(self, i, j):
+        """Buffers (bytes / memoryview) covering frames [i, j)."""
+        out = []
+        h, m = len(self.head), self.mcount
+        for k in range(i, min(j, h)):
+            out.append(self.head[k])
+        a, b = max(i, h) - h, min(j, h + m) - h
+        if a < b:
+            off = self.middle.offsets
+            out.append(memoryview(self.middle.blob)[off[a]:off[b]])
+        for k in range(max(i, h + m), j):
+            t = self.tail[k - h - m]
+            out.append(t() if callable(t) else t)
+        return out
+
+
+class ChunkedOut:
+    """Writes a chunked body in blocks of WRITE_BLOCK (or split_writes bytes, one chunk per piece)."""
+
+    def __init__(self, writer, split):
+        self.w = writer
+        self.split = split
+        self.pending = []
+        self.pending_len = 0
+        self.carry = b""
+
+    async def _pieces(self, data, final):
+        # split mode: every piece is its own HTTP chunk and its own send(); a short tail waits for
+        # the next write so pieces stay exactly `split` bytes long across frame boundaries
+        data = bytes(self.carry) + bytes(data)
+        n = self.split
+        end = len(data) if final else len(data) - len(data) % n
+        for k in range(0, end, n):
+            piece = data[k:min(k + n, end)]
+            self.w.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            await self.w.drain()
+            await asyncio.sleep(0)
+        self.carry = data[end:]
+
+    async def write(self, data):
+        if self.split:
+            await self._pieces(data, False)
+            return
+        mv = memoryview(data)
+        while len(mv):
+            room = WRITE_BLOCK - self.pending_len
+            take = mv[:room]
+            self.pending.append(take)
+            self.pending_len += len(take)
+            mv = mv[len(take):]
+            if self.pending_len >= WRITE_BLOCK:
+                await self.flush()
+
+    async def flush(self):
+        if self.split and self.carry:
+            await self._pieces(b"", True)
+        if self.pending_len:
+            self.w.write(b"".join([b"%x\r\n" % self.pending_len] + self.pending + [b"\r\n"]))
+            self.pending, self.pending_len = [], 0
+        await self.w.drain()
+
+    async def finish(self):
+        if self.split and self.carry:
+            await self._pieces(b"", True)
+        if self.pending_len:
+            self.w.write(b"".join([b"%x\r\n" % self.pending_len] + self.pending + [b"\r\n0\r\n\r\n"]))
+            self.pending, self.pending_len = [], 0
+        else:
+            self.w.write(b"0\r\n\r\n")
+        await self.w.drain()
+
+
+_ID_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def new_request_id():
+    h = "%032x" % random.getrandbits(128)
+    return "%s-%s-4%s-%s-%s" % (h[:8], h[8:12], h[13:16], "89ab"[int(h[16], 16) & 3] + h[17:20], h[20:])
+
+
+def new_message_id():
+    return "msg_bdrk_01" + "".join(random.choices(_ID_ALPHABET, k=22))
+
+
+# --------------------------------------------------------------------------
+# Main
+
+def raise_nofile_limit():
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = hard if hard != resource.RLIM_INFINITY else 65536
+        if soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, 65536), hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def write_port_file(path, port):
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        f.write("%d\n" % port)
+    os.replace(tmp, path)
+
+
+async def serve(args):
+    emu = Emulator(quiet=args.quiet)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: HttpConnection(emu), host="127.0.0.1", port=args.port,
+                                      backlog=2048)
+    port = server.sockets[0].getsockname()[1]
+    stop = loop.create_future()
+
+    def request_stop(*_):
+        if not stop.done():
+            stop.set_result(None)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, request_stop)
+        except (NotImplementedError, RuntimeError):
+            pass
+    if args.exit_on_stdin_eof:
+        def watch_stdin():
+            # EOF, or a line "quit" (a launcher whose pipe other processes inherited cannot rely on EOF)
+            seen = b""
+            try:
+                while True:
+                    data = os.read(0, 65536)
+                    if not data:
+                        break
+                    seen = (seen + data)[-64:]
+                    if b"quit\n" in seen:
+                        break
+            except OSError:
+                pass
+            loop.call_soon_threadsafe(request_stop)
+        threading.Thread(target=watch_stdin, name="stdin-eof", daemon=True).start()
+    if args.parent_pid:
+        async def watch_parent():
+            while True:
+                await asyncio.sleep(0.25)
+                try:
+                    os.kill(args.parent_pid, 0)
+                except ProcessLookupError:
+                    request_stop()
+                    return
+                except PermissionError:
+                    pass
+        loop.create_task(watch_parent())
+
+    if args.port_file:
+        write_port_file(args.port_file, port)
+    if not args.quiet:
+        sys.stderr.write("emulator listening on http://127.0.0.1:%d\n" % port)
+        sys.stderr.flush()
+    try:
+        await stop
+    finally:
+        server.close()
+        for conn in list(emu.connections):
+            if conn.task:
+                conn.task.cancel()
+            conn.transport.abort()
+        try:
+            await asyncio.wait_for(server.wait_closed(), 1.0)
+        except (asyncio.TimeoutError, Exception):
+            pass
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Local Bedrock Runtime emulator (127.0.0.1 only)")
+    ap.add_argument("--port", type=int, default=4566, help="port to listen on; 0 picks a free one")
+    ap.add_argument("--port-file", help="write the port here (atomically) once listening")
+    ap.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin reaches EOF")
+    ap.add_argument("--parent-pid", type=int, help="exit when the process with this id has gone")
+    ap.add_argument("--quiet", action="store_true", help="no banner and no access log on stderr")
+    args = ap.parse_args(argv)
+    raise_nofile_limit()
+    try:
+        asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
