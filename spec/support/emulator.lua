@@ -65,7 +65,9 @@ function emulator.start(opts)
   -- children this process starts later inherit the pipe and would keep it from reaching EOF.
   -- After it exits, the shell removes the port file (and the tmpname file) if it had started,
   -- or else leaves its exit status in the exit file for the loop below.
-  local cmd = string.format("%s %s --port 0 --port-file %s --exit-on-stdin-eof --parent-pid $PPID --quiet;"
+  -- `env -u LD_PRELOAD`: under `make test-asan` the sanitizer runtimes are preloaded for
+  -- this process; the emulator is not ours to sanitize (CPython deadlocks with them).
+  local cmd = string.format("env -u LD_PRELOAD %s %s --port 0 --port-file %s --exit-on-stdin-eof --parent-pid $PPID --quiet;"
     .. " s=$?; if [ -e %s ]; then rm -f %s %s; else echo $s > %s; fi",
     python, quote(opts.script or emulator.script), quote(port_file),
     quote(port_file), quote(port_file), quote(base), quote(exit_file))
@@ -105,7 +107,7 @@ end
 function Emulator:call(method, path, body)
   if self.stopped then error("emulator: already stopped", 3) end
   local data_file
-  local parts = { "curl -sS --noproxy '*' --max-time 30 -X", method }
+  local parts = { "env -u LD_PRELOAD curl -sS --noproxy '*' --max-time 30 -X", method }
   if body then
     data_file = os.tmpname()
     local f = assert(io.open(data_file, "wb"))
