@@ -13,7 +13,9 @@ bedrock.eventstream.]],
 }
 dependencies = { "lua >= 5.4", "lua-cjson" }
 external_dependencies = {
-  CURL = { header = "curl/curl.h", library = "curl" },
+  -- Debian keeps curl.h under the multiarch include dir, which the compiler
+  -- searches by itself but LuaRocks 3.8 does not: check the library only.
+  CURL = { library = "curl" },
   OPENSSL = { header = "openssl/evp.h", library = "crypto" },
   ZLIB = { header = "zlib.h", library = "z" },
 }
