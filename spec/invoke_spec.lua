@@ -162,6 +162,21 @@ describe("invoke_model", function()
     assert.are.equal(1, err.attempts)
   end)
 
+  it("reuses one keep-alive connection for calls and streams in turn", function()
+    for _ = 1, 3 do assert.is_table((client:invoke_model{ model_id = CLAUDE, body = {} })) end
+    for _ in client:invoke_model_with_response_stream{ model_id = CLAUDE, body = {} } do end
+    assert.is_table((client:invoke_model{ model_id = CLAUDE, body = {} }))
+    local log = emu:requests()
+    assert.are.equal(5, #log)
+    for i = 2, 5 do assert.are.equal(log[1].connection, log[i].connection) end
+    -- a client of its own has a connection of its own
+    local other = new_client()
+    assert.is_table((other:invoke_model{ model_id = CLAUDE, body = {} }))
+    other:close()
+    log = emu:requests()
+    assert.are_not.equal(log[1].connection, log[6].connection)
+  end)
+
   it("keeps working on the same client after errors", function()
     emu:scenario(CLAUDE, { fail_first = 1, fail_status = 400, fail_code = "ValidationException" })
     assert.is_nil((client:invoke_model{ model_id = CLAUDE, body = {} }))

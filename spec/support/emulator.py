@@ -32,7 +32,7 @@ Control routes (no auth):
     GET    /__emulator/requests                                 the request log since the last clear, in arrival
            order: {t (time.monotonic()), method, path, query, model_id, route ("invoke"|"stream"|"unknown"),
            status (0: reset, or not answered yet), auth ("sigv4"|"bearer"|"none"|"bad"), headers, body_len,
-           request_id}
+           request_id, connection (a number per TCP connection, in accept order)}
     GET    /__emulator/health                                   200 "ok"
 
 Scenario fields (all optional; attempts are counted per model id, auth failures not counted):
@@ -701,6 +701,7 @@ class Emulator:
         self.log = []
         self.cache = StreamCache()
         self.connections = set()
+        self.accepted = 0            # connections accepted so far: the request log's "connection"
 
     # ---- responses
 
@@ -779,7 +780,7 @@ class Emulator:
         entry = {"t": t0, "method": req.method, "path": req.raw_path.decode("latin-1"),
                  "query": req.raw_query.decode("latin-1"), "model_id": None, "route": "unknown",
                  "status": 0, "auth": "none", "headers": req.header_dict(), "body_len": len(req.body),
-                 "request_id": request_id}
+                 "request_id": request_id, "connection": getattr(writer, "conn_id", None)}
         m = re.match(rb"^/model/([^/]+)/(invoke|invoke-with-response-stream)$", req.raw_path)
         if m:
             entry["model_id"] = urllib.parse.unquote(m.group(1).decode("latin-1"))
@@ -1015,6 +1016,8 @@ class HttpConnection(asyncio.Protocol):
         except (OSError, AttributeError):
             pass
         self.emu.connections.add(self)
+        self.emu.accepted += 1
+        self.conn_id = self.emu.accepted
 
     def connection_lost(self, exc):
         self.closed = True
