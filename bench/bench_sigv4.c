@@ -41,7 +41,7 @@ static int one(struct sigv4_signer *s, struct sigv4_request *r,
 {
   struct sigv4_output out;
   int rc;
-  if(hash_body && sigv4_sha256_hex(body, BODY_LEN, ph))
+  if(hash_body && sigv4_payload_hash(s, body, BODY_LEN, ph))
     return -1;
   rc = sigv4_sign(s, r, c, 0, &out);
   if(!rc)

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -98,26 +99,34 @@ static int opt_bool(lua_State *L, int t, const char *k, int def)
   return v;
 }
 
-/* Base64 decode with OpenSSL; returns a Lua string or nothing on bad input. */
+/* Base64 decode with OpenSSL; returns a Lua string or nothing on bad input.
+** Event payloads are small: decode those on the stack and intern once,
+** sparing a Lua buffer box per event. */
 static int push_b64decode(lua_State *L, const char *s, size_t n)
 {
+  unsigned char small[3072];
   luaL_Buffer b;
   unsigned char *out;
-  int len, pad = 0;
-  if(n % 4)
+  int len, pad = 0, boxed = n / 4 * 3 + 1 > sizeof(small);
+  if(n % 4 || n > INT_MAX)
     return 0;
   if(n >= 1 && s[n - 1] == '=')
     pad++;
   if(n >= 2 && s[n - 2] == '=')
     pad++;
-  out = (unsigned char *)luaL_buffinitsize(L, &b, n / 4 * 3 + 1);
+  out = boxed ? (unsigned char *)luaL_buffinitsize(L, &b, n / 4 * 3 + 1) : small;
   len = n ? EVP_DecodeBlock(out, (const unsigned char *)s, (int)n) : 0;
-  if(len < 0) {
-    luaL_pushresultsize(&b, 0);
-    lua_pop(L, 1);
+  if(len < pad) {
+    if(boxed) {
+      luaL_pushresultsize(&b, 0);
+      lua_pop(L, 1);
+    }
     return 0;
   }
-  luaL_pushresultsize(&b, (size_t)(len - pad));
+  if(boxed)
+    luaL_pushresultsize(&b, (size_t)(len - pad));
+  else
+    lua_pushlstring(L, (const char *)small, (size_t)(len - pad));
   return 1;
 }
 
@@ -294,17 +303,24 @@ static int lxfer_headers(lua_State *L)
 {
   struct lxfer *lx = check_xfer(L, 1);
   size_t i, n = xfer_header_count(lx->x);
-  luaL_Buffer b;
   lua_createtable(L, 0, (int)n);
   for(i = 0; i < n; i++) {
     const char *name, *value;
+    char lower[64];
     size_t nl, vl, k;
-    char *lower;
     xfer_header_at(lx->x, i, &name, &nl, &value, &vl);
-    lower = luaL_buffinitsize(L, &b, nl);
-    for(k = 0; k < nl; k++)
-      lower[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
-    luaL_pushresultsize(&b, nl);
+    if(nl <= sizeof(lower)) {
+      for(k = 0; k < nl; k++)
+        lower[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
+      lua_pushlstring(L, lower, nl);
+    }
+    else {
+      luaL_Buffer b;
+      char *p = luaL_buffinitsize(L, &b, nl);
+      for(k = 0; k < nl; k++)
+        p[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
+      luaL_pushresultsize(&b, nl);
+    }
     lua_pushvalue(L, -1);
     if(lua_rawget(L, -3) == LUA_TSTRING) {
       lua_pushliteral(L, ", ");
@@ -595,7 +611,7 @@ static int lsigv4_sign(lua_State *L)
   }
   r.headers = hs;
   r.nheaders = n;
-  if(sigv4_sha256_hex(body, body_len, hash) != SIGV4_OK)
+  if(sigv4_payload_hash(get_signer(L), body, body_len, hash) != SIGV4_OK)
     return luaL_error(L, "sha256 failed");
   r.payload_hash = hash;
   rc = sigv4_sign(get_signer(L), &r, &c, debug ? SIGV4_KEEP_INTERMEDIATE : 0,

@@ -981,6 +981,20 @@ int sigv4_sha256_hex(const void *data, size_t len,
   return SIGV4_OK;
 }
 
+int sigv4_payload_hash(struct sigv4_signer *s, const void *data, size_t len,
+                       char out[SIGV4_HEX_LEN + 1])
+{
+  unsigned char md[SHA256_LEN];
+  if(!s || !out || (!data && len))
+    return SIGV4_ERR_CRYPTO;
+  if(!EVP_DigestInit_ex(s->work, s->md, NULL) ||
+     !EVP_DigestUpdate(s->work, data ? data : "", len) ||
+     !EVP_DigestFinal_ex(s->work, md, NULL))
+    return SIGV4_ERR_CRYPTO;
+  to_hex(md, SHA256_LEN, out);
+  return SIGV4_OK;
+}
+
 const char *sigv4_strerror(int status)
 {
   switch(status) {

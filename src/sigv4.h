@@ -90,6 +90,11 @@ void sigv4_output_free(struct sigv4_output *out);
 ** SIGV4_ERR_CRYPTO. */
 int sigv4_sha256_hex(const void *data, size_t len, char out[SIGV4_HEX_LEN + 1]);
 
+/* The same with the signer's digest: what a request's payload hash should
+** use, since it spares OpenSSL's per-call algorithm lookup and context. */
+int sigv4_payload_hash(struct sigv4_signer *s, const void *data, size_t len,
+                       char out[SIGV4_HEX_LEN + 1]);
+
 const char *sigv4_strerror(int status);
 
 #endif

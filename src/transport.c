@@ -113,8 +113,15 @@ struct xfer {
   double ended_ms;
 };
 
+/* Easy handles kept for reuse: curl_easy_reset is a fraction of
+** curl_easy_init plus curl_easy_cleanup, which a keep-alive invoke would
+** otherwise pay each time. A few cover the sequential case. */
+#define IDLE_EASY 4
+
 struct xfer_engine {
   CURLM *multi;
+  CURL *idle[IDLE_EASY];
+  int nidle;
   struct xfer *xfers;             /* every live transfer of this engine */
   struct xfer *changed_head, *changed_tail;
   int running;
@@ -341,6 +348,8 @@ void xfer_engine_free(struct xfer_engine *e)
     x->engine = NULL;
     x->prev = x->next = NULL;
   }
+  while(e->nidle > 0)
+    curl_easy_cleanup(e->idle[--e->nidle]);
   curl_multi_cleanup(e->multi);
   free(e);
 }
@@ -526,7 +535,7 @@ struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
   x->stream = o->stream;
   x->high_water = o->high_water ? o->high_water : XFER_DEFAULT_HIGH_WATER;
   x->idle_timeout_ms = o->idle_timeout_ms;
-  x->easy = curl_easy_init();
+  x->easy = e->nidle > 0 ? e->idle[--e->nidle] : curl_easy_init();
   if(!x->easy)
     goto nomem;
 
@@ -570,6 +579,8 @@ struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
   curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
   curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(x->easy, CURLOPT_TCP_NODELAY, 1L);
+  if(o->stream)
+    curl_easy_setopt(x->easy, CURLOPT_BUFFERSIZE, (long)XFER_STREAM_BUFFER);
   /* NAT gateways drop idle flows after 350 s: probe well before that */
   curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPIDLE, 60L);
@@ -636,6 +647,12 @@ void xfer_free(struct xfer *x)
       x->engine->xfers = x->next;
     if(x->next)
       x->next->prev = x->prev;
+    if(x->engine->nidle < IDLE_EASY) {
+      /* finished above, so no longer in the multi handle */
+      curl_easy_reset(x->easy);
+      x->engine->idle[x->engine->nidle++] = x->easy;
+      x->easy = NULL;
+    }
     x->engine = NULL;
   }
   curl_easy_cleanup(x->easy);

@@ -41,7 +41,8 @@ enum xfer_error {
 };
 
 #define XFER_MAX_BODY (256u * 1024u * 1024u)
-#define XFER_DEFAULT_HIGH_WATER (32u * 1024u)
+#define XFER_DEFAULT_HIGH_WATER (8u * 1024u)
+#define XFER_STREAM_BUFFER 8192
 
 struct xfer_options {
   const char *method;             /* "POST", "GET" */

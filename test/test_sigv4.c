@@ -611,6 +611,16 @@ static void run_extra(void)
   /* sha256 of "" */
   check("sha256_hex(\"\")", !sigv4_sha256_hex("", 0, hex) &&
         !strcmp(hex, EMPTY_HASH));
+  check("payload_hash(\"\")", !sigv4_payload_hash(s, "", 0, hex) &&
+        !strcmp(hex, EMPTY_HASH));
+  {
+    char h2[SIGV4_HEX_LEN + 1];
+    /* the signer's reused context gives the one-shot digest, twice over */
+    check("payload_hash equals sha256_hex",
+          !sigv4_payload_hash(s, "abc", 3, hex) &&
+          !sigv4_sha256_hex("abc", 3, h2) && !strcmp(hex, h2) &&
+          !strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+  }
 
   /* cache hit equals a fresh signer */
   ok = !sign_sig(s, &r, &c, a) && !sign_sig(s, &r, &c, b) && !strcmp(a, b);

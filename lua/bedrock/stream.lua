@@ -15,9 +15,11 @@ local stream = {}
 local Stream = { __name = "bedrock.stream" }
 Stream.__index = Stream
 
-local function decode_json(s)
-  return require("bedrock.client").decode_json(s)
-end
+local decode_json = require("cjson").decode
+local b64decode = core.b64decode
+
+-- bedrock.client requires this module: look it up when first needed
+local function client_module() return package.loaded["bedrock.client"] or require("bedrock.client") end
 
 function stream.new(client, req, err)
   local self = setmetatable({
@@ -77,68 +79,91 @@ local function exception_error(etype, payload, x)
   return err
 end
 
+--- What one queued message means for the caller: returns true, value, err
+-- when next() should return (value, err), or false to keep looking.
+local function on_message(self, x, kind, etype, payload, unwrapped)
+  if kind == "event" then
+    if etype ~= "chunk" then
+      return false  -- other event types are not part of this operation's stream: skip
+    end
+    local inner = payload
+    if not unwrapped then
+      local ok, doc = pcall(decode_json, payload)
+      local b64 = ok and type(doc) == "table" and doc.bytes
+      inner = type(b64) == "string" and b64decode(b64) or nil
+      if not inner then
+        self:fail(errors.new{ code = "EventStreamError",
+          message = "a chunk event without base64 'bytes'", attempts = self.attempts })
+        return true, nil, self.err
+      end
+    end
+    self.delivered = self.delivered + 1
+    if self.req.raw then return true, inner end
+    local ok, ev = pcall(decode_json, inner)
+    if not ok then return true, inner end
+    if type(ev) == "table" then
+      local metrics = ev["amazon-bedrock-invocationMetrics"]
+      if type(metrics) == "table" then
+        self.meta.usage = {
+          input_tokens = metrics.inputTokenCount,
+          output_tokens = metrics.outputTokenCount,
+        }
+        self.meta.metrics = metrics
+      end
+    end
+    return true, ev
+  elseif kind == "exception" then
+    self:retry_or_fail(exception_error(etype, payload, x))
+    return false
+  end
+  self:fail(errors.new{ code = etype or "EventStreamError",
+    message = payload or ("a stream message of type " .. kind),
+    request_id = self.meta.request_id })
+  return true, nil, self.err
+end
+
 --- The next event: a decoded table (or the inner bytes with raw = true),
 -- nil at the clean end, or nil, err.
 function Stream:next()
+  -- The hot path: a message already queued on an open stream whose 2xx
+  -- headers are in (meta is set only then; a failed or closed stream has
+  -- no transfer left).
+  local x = self.x
+  if x and self.meta then
+    local kind, etype, payload, unwrapped = x:next_event()
+    if kind then
+      local done, value, err = on_message(self, x, kind, etype, payload, unwrapped)
+      if done then return value, err end
+    end
+  end
   local driver = self.client.driver
   while true do
     if self.err then return nil, self.err end
     if self.closed then return nil end
-    local x = self.x
+    x = self.x
     if not x then return nil, self.err end
     local status, complete = x:status()
     if not complete then
       if x:state() == "running" then
         driver.wait(x)
       else
-        self:retry_or_fail(require("bedrock.client").transfer_error(x))
+        self:retry_or_fail(client_module().transfer_error(x))
       end
     elseif status < 200 or status > 299 then
       -- an error document: wait for all of it
       if x:state() == "running" then
         driver.wait(x)
       else
-        self:retry_or_fail(require("bedrock.client").response_error(x))
+        self:retry_or_fail(client_module().response_error(x))
       end
     else
       if not self.meta then
-        self.meta = require("bedrock.client").response_meta(x, self.attempts, self.started)
+        self.meta = client_module().response_meta(x, self.attempts, self.started)
       end
       local kind, etype, payload, unwrapped = x:next_event()
-      if kind == "event" then
-        if etype == "chunk" then
-          local inner = payload
-          if not unwrapped then
-            local ok, doc = pcall(decode_json, payload)
-            local b64 = ok and type(doc) == "table" and doc.bytes
-            inner = type(b64) == "string" and core.b64decode(b64) or nil
-            if not inner then
-              self:fail(errors.new{ code = "EventStreamError",
-                message = "a chunk event without base64 'bytes'", attempts = self.attempts })
-              return nil, self.err
-            end
-          end
-          self.delivered = self.delivered + 1
-          if self.req.raw then return inner end
-          local ok, ev = pcall(decode_json, inner)
-          if not ok then return inner end
-          local metrics = type(ev) == "table" and ev["amazon-bedrock-invocationMetrics"]
-          if type(metrics) == "table" then
-            self.meta.usage = {
-              input_tokens = metrics.inputTokenCount,
-              output_tokens = metrics.outputTokenCount,
-            }
-            self.meta.metrics = metrics
-          end
-          return ev
-        end
-        -- other event types are not part of this operation's stream: skip
-      elseif kind == "exception" then
-        self:retry_or_fail(exception_error(etype, payload, x))
-      elseif kind ~= nil then
-        self:fail(errors.new{ code = etype or "EventStreamError",
-          message = payload or ("a stream message of type " .. kind),
-          request_id = self.meta.request_id })
+      if kind ~= nil then
+        local done, value, err = on_message(self, x, kind, etype, payload, unwrapped)
+        if done then return value, err end
       else
         local state = x:state()
         if state == "running" then
@@ -149,7 +174,7 @@ function Stream:next()
           self.closed = true
           return nil
         else
-          self:retry_or_fail(require("bedrock.client").transfer_error(x))
+          self:retry_or_fail(client_module().transfer_error(x))
         end
       end
     end
