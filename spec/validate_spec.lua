@@ -218,6 +218,16 @@ describe("validate.family", function()
     end
   end)
 
+  it("reports the same fault every time when there are several", function()
+    for _ = 1, 20 do
+      local _, err = validate.check(CLAUDE, { anthropic_version = "x", max_tokens = 0, top_p = 2, zeta = 1, alpha = 1,
+        messages = { { role = "user", content = "x" } } })
+      assert.are.equal("body.max_tokens", err.path)
+      local _, err2 = validate.check(CLAUDE, claude{ zeta = 1, alpha = 1, beta = 2 })
+      assert.are.equal("body.alpha", err2.path)
+    end
+  end)
+
   it("lets bodies that are not JSON through (the model's own format)", function()
     assert.is_true(validate.check(CLAUDE, "not json at all"))
     assert.is_true(validate.check(CLAUDE, ""))
@@ -255,8 +265,8 @@ describe("invoke_model with validation", function()
     assert.matches("^InvalidParameter: body%.temperature must be between 0 and 1, got 3", tostring(err))
     -- a string body that decodes as JSON is checked too
     local _, err2 = client:invoke_model{ model_id = CLAUDE,
-      body = '{"anthropic_version":"bedrock-2023-05-31","max_tokens":-1,"messages":[]}' }
-    assert.are.equal("body.max_tokens", err2.path)
+      body = '{"anthropic_version":"bedrock-2023-05-31","max_tokens":-1,"messages":[],"top_k":9.5}' }
+    assert.are.equal("body.max_tokens", err2.path)       -- of several faults, the first field in sorted order
     assert.are.same({}, emu:requests())
   end)
 

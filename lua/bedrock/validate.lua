@@ -144,20 +144,29 @@ local function check_object(node, v, st)
       return "is required"
     end
   end
-  local fields = node.fields
-  for k, x in pairs(v) do
-    local f = fields[k]
-    st.n = depth + 1; st[depth + 1] = k
-    if f == nil then
-      if not node.open then
-        return "is not a known field here (known: " .. node.known .. ")"
-      end
-    elseif x ~= null then
-      local msg = check(f, x, st)
+  -- fields in a fixed (sorted) order, so a body with several faults
+  -- always reports the same one
+  local fields, order = node.fields, node.order
+  for i = 1, #order do
+    local k = order[i]
+    local x = v[k]
+    if x ~= nil and x ~= null then
+      st.n = depth + 1; st[depth + 1] = k
+      local msg = check(fields[k], x, st)
       if msg then return msg end
     end
   end
   st.n = depth
+  if not node.open then
+    local unknown
+    for k in pairs(v) do
+      if fields[k] == nil and (unknown == nil or tostring(k) < tostring(unknown)) then unknown = k end
+    end
+    if unknown ~= nil then
+      st.n = depth + 1; st[depth + 1] = unknown
+      return "is not a known field here (known: " .. node.known .. ")"
+    end
+  end
   if node.one_of then
     local found
     for _, k in ipairs(node.one_of) do

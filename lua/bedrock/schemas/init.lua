@@ -46,6 +46,7 @@ function S.obj(fields, required, extra)
   local names = {}
   for k in pairs(fields) do names[#names + 1] = k end
   table.sort(names)
+  node.order = names
   node.known = table.concat(names, ", ")
   for k, v in pairs(extra or {}) do node[k] = v end
   return node
