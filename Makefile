@@ -104,6 +104,8 @@ install: all
 	install -d $(DESTDIR)$(LIBDIR)/bedrock $(DESTDIR)$(LUADIR)/bedrock
 	install -m 0755 build/bedrock/core.so $(DESTDIR)$(LIBDIR)/bedrock/core.so
 	install -m 0644 lua/bedrock/*.lua $(DESTDIR)$(LUADIR)/bedrock/
+	install -d $(DESTDIR)$(LUADIR)/bedrock/schemas
+	install -m 0644 lua/bedrock/schemas/*.lua $(DESTDIR)$(LUADIR)/bedrock/schemas/
 
 clean:
 	rm -rf build build-asan

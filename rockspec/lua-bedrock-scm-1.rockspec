@@ -38,6 +38,16 @@ build = {
     ["bedrock.retry"] = "lua/bedrock/retry.lua",
     ["bedrock.scheduler"] = "lua/bedrock/scheduler.lua",
     ["bedrock.stream"] = "lua/bedrock/stream.lua",
+    ["bedrock.validate"] = "lua/bedrock/validate.lua",
+    ["bedrock.conversation"] = "lua/bedrock/conversation.lua",
+    ["bedrock.schemas"] = "lua/bedrock/schemas/init.lua",
+    ["bedrock.schemas.anthropic"] = "lua/bedrock/schemas/anthropic.lua",
+    ["bedrock.schemas.nova"] = "lua/bedrock/schemas/nova.lua",
+    ["bedrock.schemas.titan"] = "lua/bedrock/schemas/titan.lua",
+    ["bedrock.schemas.llama"] = "lua/bedrock/schemas/llama.lua",
+    ["bedrock.schemas.mistral"] = "lua/bedrock/schemas/mistral.lua",
+    ["bedrock.schemas.cohere"] = "lua/bedrock/schemas/cohere.lua",
+    ["bedrock.schemas.ai21"] = "lua/bedrock/schemas/ai21.lua",
   },
 }
 test = { type = "busted" }

@@ -65,10 +65,12 @@ local function check_string(params, key, required)
   return true
 end
 
-local invoke_keys = { model_id = true, body = true, content_type = true, accept = true, raw = true }
+local invoke_keys = { model_id = true, body = true, content_type = true, accept = true, raw = true,
+  validate = true }
 
 --- Check invoke parameters and build the request: { path, headers, body }.
-local function build_invoke(params, streaming)
+-- cfg: the client's config (its `validate` key), when there is a client.
+local function build_invoke(params, streaming, cfg)
   if type(params) ~= "table" then
     return nil, errors.invalid("parameters must be a table, got " .. type(params))
   end
@@ -78,6 +80,9 @@ local function build_invoke(params, streaming)
   for _, k in ipairs{ "model_id", "content_type", "accept" } do
     local ok, err = check_string(params, k, k == "model_id")
     if not ok then return nil, err end
+  end
+  if params.validate ~= nil and type(params.validate) ~= "boolean" then
+    return nil, errors.invalid("'validate' must be a boolean, got " .. type(params.validate))
   end
   local body = params.body
   if type(body) == "table" then
@@ -90,6 +95,11 @@ local function build_invoke(params, streaming)
     body = ""
   elseif type(body) ~= "string" then
     return nil, errors.invalid("'body' must be a table or a string, got " .. type(body))
+  end
+  -- model-specific checks of the body (lua/bedrock/validate.lua)
+  if params.validate ~= false and not (cfg and cfg.validate == false) then
+    local ok, verr = require("bedrock.validate").check(params.model_id, params.body)
+    if not ok then return nil, verr end
   end
   local accept = params.accept or "application/json"
   return {
@@ -253,14 +263,14 @@ function Client:call(req)
 end
 
 function Client:invoke_model(params)
-  local req, err = build_invoke(params, false)
+  local req, err = build_invoke(params, false, self.config)
   if not req then return nil, err end
   return self:call(req)
 end
 
 function Client:invoke_model_with_response_stream(params)
   local stream = require "bedrock.stream"
-  local req, err = build_invoke(params, true)
+  local req, err = build_invoke(params, true, self.config)
   local s = stream.new(self, req, err)
   return s, nil, nil, s
 end

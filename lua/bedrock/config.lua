@@ -19,6 +19,7 @@ local fields = {
   max_retries       = { is_nonneg_int, "a non-negative integer" },
   timeout           = { is_positive_number, "a positive number of seconds" },
   endpoint_url      = { is_string, "a string (http:// or https:// URL)" },
+  validate          = { function(v) return type(v) == "boolean" end, "a boolean" },
 }
 config.fields = fields
 
@@ -78,6 +79,7 @@ function config.build(user)
   end
   c.max_retries = c.max_retries or 3
   c.timeout = c.timeout or 30
+  if c.validate == nil then c.validate = true end   -- model-specific body checks (validate.lua)
   c.profile_name = profile.name(c.profile_name)
 
   -- region: config, AWS_REGION, AWS_DEFAULT_REGION, the profile, us-west-2

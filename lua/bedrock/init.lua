@@ -16,6 +16,8 @@ local bedrock = {
   sleep = function(seconds) return scheduler.sleep(seconds) end,
   errors = errors,
   is_error = errors.is,
+  -- bedrock.conversation{ ... } and bedrock.conversation.from_json(s)
+  conversation = require "bedrock.conversation",
 }
 
 bedrock.sigv4 = {

@@ -52,6 +52,11 @@ Scenario fields (all optional; attempts are counted per model id, auth failures 
     split_writes N            the stream body in N-byte HTTP chunks, each sent on its own (TCP_NODELAY)
     silence_after_events K, silence_ms    after K events, nothing for silence_ms, then the rest
     payload_pad N             length of the "p" padding of every event (default: varying, 1..45)
+    content [blocks], stop_reason    reply with these Anthropic content blocks (text, thinking with its
+                              signature, tool_use, redacted_thinking...) instead of one text block; a stream
+                              sends each block as content_block_start, its deltas (text_delta, thinking_delta +
+                              signature_delta, input_json_delta) and content_block_stop
+    log_body                  the request log keeps each request's body (as text) under "body"
 
 Whole encoded streams are cached (keyed by text, deltas, padding), so the no-fault path writes
 one cached buffer in 256 KiB blocks. SigV4 and the event-stream encoder are written here on
@@ -532,6 +537,65 @@ class StreamBody:
         self.count = len(frames)
 
 
+def content_words(content):
+    """Output tokens of a reply: the words of its text and thinking."""
+    n = 0
+    for block in content:
+        for key in ("text", "thinking"):
+            if isinstance(block.get(key), str):
+                n += len(block[key].split())
+    return n
+
+
+class ContentBody:
+    """The middle of an Anthropic stream for the scenario field "content": for each block, its
+    content_block_start, deltas and content_block_stop; then message_delta. Same surface as StreamBody."""
+
+    def __init__(self, content, stop_reason, pad):
+        frames = []
+
+        def add(doc):
+            frames.append(chunk_frame(jdump(doc), pad if pad is not None
+                                      else PAD_LENGTHS[(len(frames) + 1) % len(PAD_LENGTHS)]))
+
+        for i, block in enumerate(content):
+            kind = block.get("type")
+            if kind == "text":
+                add({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}})
+                for piece in delta_pieces(block.get("text", ""), None):
+                    add({"type": "content_block_delta", "index": i,
+                         "delta": {"type": "text_delta", "text": piece}})
+            elif kind == "thinking":
+                add({"type": "content_block_start", "index": i,
+                     "content_block": {"type": "thinking", "thinking": ""}})
+                for piece in delta_pieces(block.get("thinking", ""), None):
+                    add({"type": "content_block_delta", "index": i,
+                         "delta": {"type": "thinking_delta", "thinking": piece}})
+                add({"type": "content_block_delta", "index": i,
+                     "delta": {"type": "signature_delta", "signature": block.get("signature", "")}})
+            elif kind == "tool_use":
+                add({"type": "content_block_start", "index": i, "content_block": {
+                    "type": "tool_use", "id": block.get("id"), "name": block.get("name"), "input": {}}})
+                js = json.dumps(block.get("input", {}), separators=(",", ":"))
+                half = len(js) // 2
+                for piece in (js[:half], js[half:]):
+                    add({"type": "content_block_delta", "index": i,
+                         "delta": {"type": "input_json_delta", "partial_json": piece}})
+            else:                                          # redacted_thinking and others arrive whole
+                add({"type": "content_block_start", "index": i, "content_block": block})
+            add({"type": "content_block_stop", "index": i})
+        self.output_tokens = content_words(content)
+        add({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+             "usage": {"output_tokens": self.output_tokens}})
+        self.offsets = array("Q", [0])
+        acc = 0
+        for f in frames:
+            acc += len(f)
+            self.offsets.append(acc)
+        self.blob = b"".join(frames)
+        self.count = len(frames)
+
+
 class StreamCache:
     def __init__(self, limit=STREAM_CACHE_BYTES):
         self.limit = limit
@@ -582,7 +646,7 @@ SCENARIO_FIELDS = {
     "reset_after_events": int, "exception_after_events": int, "exception_type": str,
     "exception_message": str, "corrupt_crc_after_events": int, "truncate_after_events": int,
     "garbage": bool, "split_writes": int, "silence_after_events": int, "silence_ms": float,
-    "drip_ms": float, "payload_pad": int,
+    "drip_ms": float, "payload_pad": int, "content": list, "stop_reason": str, "log_body": bool,
 }
 
 
@@ -606,6 +670,9 @@ def validate_scenario(doc):
         elif kind is str:
             if not isinstance(v, str):
                 raise HttpError(400, "ValidationException", "%s must be a string" % k)
+        elif kind is list:
+            if not isinstance(v, list) or not all(isinstance(b, dict) for b in v):
+                raise HttpError(400, "ValidationException", "%s must be a list of objects" % k)
         else:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
                 raise HttpError(400, "ValidationException", "%s must be a non-negative number" % k)
@@ -802,6 +869,8 @@ class Emulator:
 
         model_id = entry["model_id"]
         sc = self.scenarios.get(model_id, {})
+        if sc.get("log_body"):
+            entry["body"] = req.body.decode("utf-8", "replace")
         self.counters[model_id] += 1
         attempt = self.counters[model_id]
         if sc.get("delay_ms"):
@@ -876,10 +945,13 @@ class Emulator:
                              b"plain text reply")
         last_user, in_tokens = analyse_body(doc)
         text = reply_text(sc, last_user)
-        out_tokens = len(text.split())
+        content = sc.get("content")
+        if content is None:
+            content = [{"type": "text", "text": text}]
+        out_tokens = content_words(content)
         reply = {"id": new_message_id(), "type": "message", "role": "assistant",
                  "model": response_model_name(model_id),
-                 "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                 "content": content, "stop_reason": sc.get("stop_reason", "end_turn"),
                  "stop_sequence": None, "usage": {"input_tokens": in_tokens, "output_tokens": out_tokens}}
         latency = max(1, int((time.monotonic() - t0) * 1000))
         headers += [("Content-Type", "application/json"),
@@ -913,7 +985,10 @@ class Emulator:
         else:
             last_user, in_tokens = analyse_body(doc)
             text = reply_text(sc, last_user)
-            middle = await self.cache.get(text, sc.get("deltas"), pad)
+            if sc.get("content") is not None:
+                middle = ContentBody(sc["content"], sc.get("stop_reason", "end_turn"), pad)
+            else:
+                middle = await self.cache.get(text, sc.get("deltas"), pad)
             start = chunk_frame(jdump({"type": "message_start", "message": {
                 "id": new_message_id(), "type": "message", "role": "assistant",
                 "model": response_model_name(model_id), "content": [], "stop_reason": None,

@@ -841,6 +841,50 @@ class TestStream(Base):
 
 
 @needs_botocore
+class TestContentScenario(Base):
+    CONTENT = [{"type": "thinking", "thinking": "let me think", "signature": "sig-123"},
+               {"type": "text", "text": "calling the tool"},
+               {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+               {"type": "redacted_thinking", "data": "opaque"}]
+
+    def test_invoke_replies_with_the_blocks(self):
+        EMU.scenario(CLAUDE, content=self.CONTENT, stop_reason="tool_use", log_body=True)
+        doc = signed(None, CLAUDE_PATH + "/invoke").json()
+        self.assertEqual(self.CONTENT, doc["content"])
+        self.assertEqual("tool_use", doc["stop_reason"])
+        self.assertEqual(6, doc["usage"]["output_tokens"])            # words of thinking and text
+        self.assertEqual(BODY.decode(), EMU.requests()[0]["body"])
+
+    def test_stream_rebuilds_the_blocks(self):
+        EMU.scenario(CLAUDE, content=self.CONTENT, stop_reason="tool_use")
+        ev = inner_events(decode(stream().body)[0])
+        blocks = {}
+        for e in ev:
+            if e["type"] == "content_block_start":
+                blocks[e["index"]] = dict(e["content_block"])
+                if blocks[e["index"]]["type"] == "tool_use":
+                    blocks[e["index"]]["json"] = ""
+            elif e["type"] == "content_block_delta":
+                b, d = blocks[e["index"]], e["delta"]
+                if d["type"] == "text_delta":
+                    b["text"] += d["text"]
+                elif d["type"] == "thinking_delta":
+                    b["thinking"] += d["thinking"]
+                elif d["type"] == "signature_delta":
+                    b["signature"] = d["signature"]
+                elif d["type"] == "input_json_delta":
+                    b["json"] += d["partial_json"]
+        blocks[2]["input"] = json.loads(blocks[2].pop("json"))
+        self.assertEqual(self.CONTENT, [blocks[i] for i in range(4)])
+        self.assertEqual("tool_use", [e for e in ev if e["type"] == "message_delta"][0]["delta"]["stop_reason"])
+        self.assertNotIn("body", EMU.requests()[0])
+
+    def test_content_must_be_a_list_of_objects(self):
+        r = once("POST", "/__emulator/scenarios", {"Content-Type": "application/json"},
+                 json.dumps({"model_id": CLAUDE, "content": "text"}).encode())
+        self.assertEqual(400, r.status)
+
+
 class TestBotocoreClient(Base):
     """botocore's own bedrock-runtime client against the emulator: the SDK's view of the wire."""
 

@@ -1,0 +1,48 @@
+--- Amazon Titan text (express, lite, premier, tg1) and Titan embeddings
+-- (text v1/v2, multimodal image v1), from the Bedrock user guide:
+-- textGenerationConfig temperature 0-1, topP 0-1, maxTokenCount >= 1;
+-- embed v2 dimensions 256/512/1024; image embeddingConfig
+-- outputEmbeddingLength 256/384/1024.
+local S = require "bedrock.schemas"
+local str, text, enum, num, int, bool = S.str, S.text, S.enum, S.num, S.int, S.bool
+local arr, obj = S.arr, S.obj
+
+local function one_of_ints(name, allowed)
+  local set, list = {}, {}
+  for _, v in ipairs(allowed) do set[v] = true; list[#list + 1] = tostring(v) end
+  return function(b)
+    local v = b[name]
+    if v ~= nil and not set[v] then
+      return name, "must be one of " .. table.concat(list, ", ") .. ", got " .. tostring(v)
+    end
+  end
+end
+
+local text_body = obj({
+  inputText = text(),
+  textGenerationConfig = obj({
+    temperature = num(0, 1),
+    topP = num(0, 1),
+    maxTokenCount = int(1),
+    stopSequences = arr(str()),
+  }, {}),
+}, { "inputText" })
+
+local embed_text = obj({
+  inputText = text(),
+  dimensions = int(1),
+  normalize = bool(),
+  embeddingTypes = arr(enum("float", "binary"), 1),
+}, { "inputText" }, { rule = one_of_ints("dimensions", { 256, 512, 1024 }) })
+
+local embed_image = obj({
+  inputText = text(),
+  inputImage = text(),
+  embeddingConfig = obj({ outputEmbeddingLength = int(1) }, {},
+    { rule = one_of_ints("outputEmbeddingLength", { 256, 384, 1024 }) }),
+}, {}, { any_of = { "inputText", "inputImage" } })
+
+return {
+  family = "titan",
+  schemas = { text = text_body, embed_text = embed_text, embed_image = embed_image },
+}
