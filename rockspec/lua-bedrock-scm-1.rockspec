@@ -34,10 +34,14 @@ build = {
     ["bedrock.config"] = "lua/bedrock/config.lua",
     ["bedrock.credentials"] = "lua/bedrock/credentials.lua",
     ["bedrock.errors"] = "lua/bedrock/errors.lua",
+    ["bedrock.model"] = "lua/bedrock/model.lua",
+    ["bedrock.operations"] = "lua/bedrock/operations.lua",
     ["bedrock.profile"] = "lua/bedrock/profile.lua",
     ["bedrock.retry"] = "lua/bedrock/retry.lua",
     ["bedrock.scheduler"] = "lua/bedrock/scheduler.lua",
+    ["bedrock.shapes"] = "lua/bedrock/shapes.lua",
     ["bedrock.stream"] = "lua/bedrock/stream.lua",
+    ["bedrock.usage"] = "lua/bedrock/usage.lua",
   },
 }
 test = { type = "busted" }

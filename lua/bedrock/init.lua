@@ -16,6 +16,8 @@ local bedrock = {
   sleep = function(seconds) return scheduler.sleep(seconds) end,
   errors = errors,
   is_error = errors.is,
+  -- raw bytes for a blob member (an image, a document): base64-encoded on the wire
+  bytes = require("bedrock.shapes").bytes,
 }
 
 bedrock.sigv4 = {
