@@ -131,18 +131,25 @@ function Ledger:reset()
   self.total = zero()
 end
 
+-- lua-cjson decodes every number as a float: counts become integers again
+local function int(v)
+  if type(v) ~= "number" then return nil end
+  return math.tointeger(v) or v
+end
+
 --- Usage of a decoded Converse `usage` table (camelCase) in ledger names.
 function usage.from_converse(u)
   if type(u) ~= "table" then return nil end
-  return { input_tokens = u.inputTokens, output_tokens = u.outputTokens,
-    cache_read_input_tokens = u.cacheReadInputTokens, cache_write_input_tokens = u.cacheWriteInputTokens,
-    total_tokens = u.totalTokens }
+  return { input_tokens = int(u.inputTokens), output_tokens = int(u.outputTokens),
+    cache_read_input_tokens = int(u.cacheReadInputTokens), cache_write_input_tokens = int(u.cacheWriteInputTokens),
+    total_tokens = int(u.totalTokens) }
 end
 
 --- Usage of amazon-bedrock-invocationMetrics.
 function usage.from_metrics(m)
-  return { input_tokens = m.inputTokenCount, output_tokens = m.outputTokenCount,
-    cache_read_input_tokens = m.cacheReadInputTokenCount, cache_write_input_tokens = m.cacheWriteInputTokenCount }
+  return { input_tokens = int(m.inputTokenCount), output_tokens = int(m.outputTokenCount),
+    cache_read_input_tokens = int(m.cacheReadInputTokenCount),
+    cache_write_input_tokens = int(m.cacheWriteInputTokenCount) }
 end
 
 -- ------------------------------------------------------------------ config
