@@ -28,7 +28,7 @@ DEB_PKGS    := gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev lib
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;./?.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps test test-c test-lua test-emulator demo bench install clean asan test-asan valgrind emulator
+.PHONY: all deps test test-c test-lua test-emulator demo bench install clean asan test-asan valgrind emulator model
 
 all: build/bedrock/core.so
 
@@ -90,6 +90,13 @@ demo: deps all
 
 emulator:
 	$(PYTHON) spec/support/emulator.py --port $${PORT:-4566}
+
+# lua/bedrock/model.lua, the operations and shapes table, from the service model
+SERVICE_MODEL ?= $(firstword $(wildcard ../shared/models/bedrock-runtime/2023-09-30/service-2.json \
+                   /work/shared/models/bedrock-runtime/2023-09-30/service-2.json))
+model:
+	$(PYTHON) tools/gen_model.py $(SERVICE_MODEL) > lua/bedrock/model.lua.tmp
+	mv lua/bedrock/model.lua.tmp lua/bedrock/model.lua
 
 build/bench_%: bench/bench_%.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p build

@@ -34,9 +34,12 @@ build = {
     ["bedrock.config"] = "lua/bedrock/config.lua",
     ["bedrock.credentials"] = "lua/bedrock/credentials.lua",
     ["bedrock.errors"] = "lua/bedrock/errors.lua",
+    ["bedrock.model"] = "lua/bedrock/model.lua",
+    ["bedrock.operations"] = "lua/bedrock/operations.lua",
     ["bedrock.profile"] = "lua/bedrock/profile.lua",
     ["bedrock.retry"] = "lua/bedrock/retry.lua",
     ["bedrock.scheduler"] = "lua/bedrock/scheduler.lua",
+    ["bedrock.shapes"] = "lua/bedrock/shapes.lua",
     ["bedrock.stream"] = "lua/bedrock/stream.lua",
     ["bedrock.validate"] = "lua/bedrock/validate.lua",
     ["bedrock.conversation"] = "lua/bedrock/conversation.lua",
@@ -48,6 +51,7 @@ build = {
     ["bedrock.schemas.mistral"] = "lua/bedrock/schemas/mistral.lua",
     ["bedrock.schemas.cohere"] = "lua/bedrock/schemas/cohere.lua",
     ["bedrock.schemas.ai21"] = "lua/bedrock/schemas/ai21.lua",
+    ["bedrock.usage"] = "lua/bedrock/usage.lua",
   },
 }
 test = { type = "busted" }

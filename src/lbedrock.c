@@ -8,13 +8,14 @@
 **   Transfer:...              state, status, headers, body, next_event, error, close
 **   sigv4_sign(t)             -> headers to add (bedrock.sigv4.sign)
 **   decoder(), encode(h, p)   -> bedrock.eventstream
-**   now(), time(), sleep(s), b64decode(s), sha256_hex(s)
+**   now(), time(), sleep(s), b64decode(s), b64encode(s), sha256_hex(s)
 **
 ** Userdata are born closed (NULL pointers) and opened after their metatable
 ** is set, so a raise half way never leaves __gc a bad pointer; close, __gc
 ** and __close share one idempotent destroy.
 */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <limits.h>
@@ -870,6 +871,21 @@ static int lb64decode(lua_State *L)
   return 1;
 }
 
+/* Base64 encode with OpenSSL (blob members of JSON request bodies). */
+static int lb64encode(lua_State *L)
+{
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  luaL_Buffer b;
+  unsigned char *out;
+  int len;
+  luaL_argcheck(L, n <= (size_t)INT_MAX / 4 * 3 - 3, 1, "string too long to encode");
+  out = (unsigned char *)luaL_buffinitsize(L, &b, (n + 2) / 3 * 4 + 1);
+  len = n ? EVP_EncodeBlock(out, (const unsigned char *)s, (int)n) : 0;
+  luaL_pushresultsize(&b, (size_t)len);
+  return 1;
+}
+
 static int lsha256_hex(lua_State *L)
 {
   size_t n;
@@ -938,6 +954,7 @@ int luaopen_bedrock_core(lua_State *L)
     { "time", ltime },
     { "sleep", lsleep },
     { "b64decode", lb64decode },
+    { "b64encode", lb64encode },
     { "sha256_hex", lsha256_hex },
     { NULL, NULL }
   };

@@ -9,6 +9,8 @@ local credentials = require "bedrock.credentials"
 local errors = require "bedrock.errors"
 local retry = require "bedrock.retry"
 local scheduler = require "bedrock.scheduler"
+local shapes = require "bedrock.shapes"
+local usage = require "bedrock.usage"
 
 local client = {}
 
@@ -65,21 +67,48 @@ local function check_string(params, key, required)
   return true
 end
 
-local invoke_keys = { model_id = true, body = true, content_type = true, accept = true, raw = true,
-  validate = true }
-
 --- Check invoke parameters and build the request: { path, headers, body }.
+-- Every header member of the operation's input shape (content_type, accept,
+-- trace, guardrail_identifier, guardrail_version, performance_config_latency,
+-- service_tier, request_metadata) is taken from the service model, by its
+-- snake_case or its wire name; `raw` and `validate` are the client's own.
 -- cfg: the client's config (its `validate` key), when there is a client.
 local function build_invoke(params, streaming, cfg)
   if type(params) ~= "table" then
     return nil, errors.invalid("parameters must be a table, got " .. type(params))
   end
-  for k in pairs(params) do
-    if not invoke_keys[k] then return nil, errors.invalid("unknown parameter '" .. tostring(k) .. "'") end
+  local op = streaming and "InvokeModelWithResponseStream" or "InvokeModel"
+  local ix = shapes.members(shapes.model.operations[op].input)
+  local p = {}
+  for k, v in pairs(params) do
+    local row = ix.by[k]
+    if k == "raw" or k == "validate" then
+      p[k] = v
+    elseif not row then
+      return nil, errors.invalid("unknown parameter '" .. tostring(k) .. "'")
+    elseif p[row[2]] ~= nil then
+      return nil, errors.invalid("parameter '" .. row[2] .. "' is given twice (as " .. row[1] .. " and " .. row[2] .. ")")
+    else
+      p[row[2]] = v
+    end
   end
-  for _, k in ipairs{ "model_id", "content_type", "accept" } do
-    local ok, err = check_string(params, k, k == "model_id")
-    if not ok then return nil, err end
+  params = p
+  if type(params.request_metadata) == "table" then
+    local ok, js = pcall(encode_json, params.request_metadata)
+    if not ok then return nil, errors.invalid("'request_metadata' cannot be encoded as JSON: " .. tostring(js)) end
+    params.request_metadata = js
+  end
+  local headers = {}
+  for _, row in ipairs(ix.rows) do
+    if row[4] == "header" or row[4] == "uri" then
+      local ok, err = check_string(params, row[2], row[4] == "uri")
+      if not ok then return nil, err end
+      if row[4] == "header" then
+        local v = params[row[2]]
+        if v == nil and (row[2] == "content_type" or row[2] == "accept") then v = "application/json" end
+        headers[row[5]] = v
+      end
+    end
   end
   if params.validate ~= nil and type(params.validate) ~= "boolean" then
     return nil, errors.invalid("'validate' must be a boolean, got " .. type(params.validate))
@@ -101,18 +130,17 @@ local function build_invoke(params, streaming, cfg)
     local ok, verr = require("bedrock.validate").check(params.model_id, params.body)
     if not ok then return nil, verr end
   end
-  local accept = params.accept or "application/json"
   return {
     path = "/model/" .. encode_label(params.model_id)
       .. (streaming and "/invoke-with-response-stream" or "/invoke"),
-    headers = {
-      ["Content-Type"] = params.content_type or "application/json",
-      -- the stream's own Accept is the event stream; the model's travels apart
-      [streaming and "X-Amzn-Bedrock-Accept" or "Accept"] = accept,
-    },
+    -- the stream's own Accept is the event stream; the model's travels apart
+    -- (X-Amzn-Bedrock-Accept, by the service model)
+    headers = headers,
     body = body,
     stream = streaming,
     raw = params.raw and true or false,
+    model_id = params.model_id,
+    operation = op,
   }
 end
 
@@ -123,7 +151,8 @@ Client.__index = Client
 
 local function make(user_config, driver, kind)
   local cfg = config.build(user_config)
-  local self = setmetatable({ config = cfg, driver = driver, kind = kind }, Client)
+  local self = setmetatable({ config = cfg, driver = driver, kind = kind,
+    ledger = usage.new(cfg.budget, cfg.on_usage) }, Client)
   return self
 end
 
@@ -176,9 +205,10 @@ function Client:start(req)
   local creds, err = self:credentials()
   if not creds then return nil, err end
   local cfg = self.config
-  local url = cfg.endpoint_url .. req.path
+  local method = req.method or "POST"
+  local url = cfg.endpoint_url .. req.path .. (req.query and ("?" .. req.query) or "")
   local signed = core.sigv4_sign{
-    method = "POST", url = url, headers = req.headers, body = req.body,
+    method = method, url = url, headers = req.headers, body = req.body,
     region = cfg.region_name, service = "bedrock", credentials = creds,
   }
   local lines, n = {}, 0
@@ -187,8 +217,8 @@ function Client:start(req)
   lines[n + 1] = "User-Agent: " .. client.USER_AGENT
   local ms = math.floor(cfg.timeout * 1000 + 0.5)
   local x, xerr = engine:request{
-    method = "POST", url = url, headers = lines, body = req.body,
-    stream = req.stream, unwrap_chunks = req.stream,
+    method = method, url = url, headers = lines, body = req.body,
+    stream = req.stream, unwrap_chunks = req.stream and not req.events,
     connect_timeout_ms = ms, idle_timeout_ms = ms,
   }
   if not x then return nil, errors.invalid(xerr) end
@@ -221,6 +251,8 @@ local function response_meta(x, attempts, started)
     usage = {
       input_tokens = tonumber(h["x-amzn-bedrock-input-token-count"]),
       output_tokens = tonumber(h["x-amzn-bedrock-output-token-count"]),
+      cache_read_input_tokens = tonumber(h["x-amzn-bedrock-cache-read-input-token-count"]),
+      cache_write_input_tokens = tonumber(h["x-amzn-bedrock-cache-write-input-token-count"]),
     },
     latency_ms = (core.now() - started) * 1000,
     attempts = attempts,
@@ -265,15 +297,37 @@ end
 function Client:invoke_model(params)
   local req, err = build_invoke(params, false, self.config)
   if not req then return nil, err end
-  return self:call(req)
+  local admitted, berr = self.ledger:admit(req.model_id)
+  if not admitted then return nil, berr end
+  local body, meta = self:call(req)
+  if body ~= nil then self:record_usage(req, meta.usage, meta) end
+  return body, meta
 end
 
 function Client:invoke_model_with_response_stream(params)
   local stream = require "bedrock.stream"
   local req, err = build_invoke(params, true, self.config)
+  if req then
+    local admitted, berr = self.ledger:admit(req.model_id)
+    if not admitted then err = berr end
+  end
   local s = stream.new(self, req, err)
   return s, nil, nil, s
 end
+
+--- Add a call's usage to the ledger (and run the on_usage hook).
+function Client:record_usage(req, u, meta)
+  return self.ledger:record(req.model_id, u, { operation = req.operation,
+    request_id = meta and meta.request_id, latency_ms = meta and meta.latency_ms })
+end
+
+--- The usage ledger: { total = {...}, models = { [model_id] = {...} } }.
+function Client:usage() return self.ledger:snapshot() end
+
+--- Clear the ledger (the budget starts again from nothing).
+function Client:reset_usage() self.ledger:reset() end
+
+require("bedrock.operations").install(Client, client)
 
 client.Client = Client
 client.build_invoke = build_invoke

@@ -20,6 +20,9 @@ local fields = {
   timeout           = { is_positive_number, "a positive number of seconds" },
   endpoint_url      = { is_string, "a string (http:// or https:// URL)" },
   validate          = { function(v) return type(v) == "boolean" end, "a boolean" },
+  -- usage budget and hook (bedrock.usage; budget's own keys are checked there)
+  budget            = { function(v) return type(v) == "table" end, "a table" },
+  on_usage          = { function(v) return type(v) == "function" end, "a function" },
 }
 config.fields = fields
 
@@ -76,6 +79,11 @@ function config.build(user)
       fail("config key 'endpoint_url' must start with http:// or https:// and name a host")
     end
     c.endpoint_url = c.endpoint_url:gsub("/+$", "")
+  end
+  if c.budget then
+    local b, msg = require("bedrock.usage").check_budget(c.budget)
+    if not b then fail(msg) end
+    c.budget = b
   end
   c.max_retries = c.max_retries or 3
   c.timeout = c.timeout or 30

@@ -18,6 +18,8 @@ local bedrock = {
   is_error = errors.is,
   -- bedrock.conversation{ ... } and bedrock.conversation.from_json(s)
   conversation = require "bedrock.conversation",
+  -- raw bytes for a blob member (an image, a document): base64-encoded on the wire
+  bytes = require("bedrock.shapes").bytes,
 }
 
 bedrock.sigv4 = {

@@ -83,35 +83,44 @@ end
 -- when next() should return (value, err), or false to keep looking.
 local function on_message(self, x, kind, etype, payload, unwrapped)
   if kind == "event" then
-    if etype ~= "chunk" then
-      return false  -- other event types are not part of this operation's stream: skip
-    end
-    local inner = payload
-    if not unwrapped then
-      local ok, doc = pcall(decode_json, payload)
-      local b64 = ok and type(doc) == "table" and doc.bytes
-      inner = type(b64) == "string" and b64decode(b64) or nil
-      if not inner then
-        self:fail(errors.new{ code = "EventStreamError",
-          message = "a chunk event without base64 'bytes'", attempts = self.attempts })
-        return true, nil, self.err
+    if etype == "chunk" and not self.req.events then
+      local inner = payload
+      if not unwrapped then
+        local ok, doc = pcall(decode_json, payload)
+        local b64 = ok and type(doc) == "table" and doc.bytes
+        inner = type(b64) == "string" and b64decode(b64) or nil
+        if not inner then
+          self:fail(errors.new{ code = "EventStreamError",
+            message = "a chunk event without base64 'bytes'", attempts = self.attempts })
+          return true, nil, self.err
+        end
       end
-    end
-    self.delivered = self.delivered + 1
-    if self.req.raw then return true, inner end
-    local ok, ev = pcall(decode_json, inner)
-    if not ok then return true, inner end
-    if type(ev) == "table" then
-      local metrics = ev["amazon-bedrock-invocationMetrics"]
-      if type(metrics) == "table" then
-        self.meta.usage = {
-          input_tokens = metrics.inputTokenCount,
-          output_tokens = metrics.outputTokenCount,
-        }
-        self.meta.metrics = metrics
+      self.delivered = self.delivered + 1
+      local ok, ev
+      if self.req.raw then
+        -- undecoded for the caller; the last chunk is still read for the ledger
+        if not inner:find("amazon-bedrock-invocationMetrics", 1, true) then return true, inner end
+        ok, ev = pcall(decode_json, inner)
+      else
+        ok, ev = pcall(decode_json, inner)
+        if not ok then return true, inner end
       end
+      if ok and type(ev) == "table" then
+        local metrics = ev["amazon-bedrock-invocationMetrics"]
+        if type(metrics) == "table" then
+          self.meta.usage = require("bedrock.usage").from_metrics(metrics)
+          self.meta.metrics = metrics
+          self.client:record_usage(self.req, self.meta.usage, self.meta)
+        end
+      end
+      if self.req.raw then return true, inner end
+      return true, ev
+    elseif self.req.events then
+      local ev, err = self:converse_event(etype, payload)
+      if err then return true, nil, err end
+      if ev then return true, ev end
     end
-    return true, ev
+    return false  -- other event types are not part of this operation's stream: skip
   elseif kind == "exception" then
     self:retry_or_fail(exception_error(etype, payload, x))
     return false
@@ -170,6 +179,13 @@ function Stream:next()
           driver.wait(x)
         elseif state == "done" then
           self.meta.latency_ms = (core.now() - self.started) * 1000
+          if self.req.events and not self.saw_metadata then
+            -- ConverseStream always ends with messageStop, then metadata:
+            -- a clean HTTP end before them is a stream cut short
+            self:fail(errors.new{ code = "EventStreamError", request_id = self.meta.request_id,
+              message = "the stream ended before its metadata event (" .. self.delivered .. " events)" })
+            return nil, self.err
+          end
           self:release()
           self.closed = true
           return nil
@@ -179,6 +195,38 @@ function Stream:next()
       end
     end
   end
+end
+
+--- An event of an event-stream union other than invoke's chunks
+-- (converse_stream): its decoded payload with type = the event name, as the
+-- service model names it (messageStart, contentBlockDelta, metadata...).
+-- Returns the event, nothing for an event type the model does not know
+-- (skipped, as the SDKs do), or nil, err.
+function Stream:converse_event(etype, payload)
+  local known = false
+  for _, row in ipairs(self.req.events.members) do
+    if row[1] == etype then known = true break end
+  end
+  if not known then return nil end
+  local ok, ev = pcall(decode_json, payload)
+  if not ok or type(ev) ~= "table" then
+    self:fail(errors.new{ code = "EventStreamError", request_id = self.meta.request_id,
+      message = "a " .. tostring(etype) .. " event whose payload is not a JSON object" })
+    return nil, self.err
+  end
+  ev.p = nil             -- Bedrock's random-length padding
+  ev.type = etype
+  self.delivered = self.delivered + 1
+  if etype == "metadata" then
+    self.saw_metadata = true
+    local u = require("bedrock.usage").from_converse(ev.usage)
+    if u then
+      self.meta.usage = u
+      self.meta.metrics = ev.metrics
+      self.client:record_usage(self.req, u, self.meta)
+    end
+  end
+  return ev
 end
 
 --- The generic-for step: raises the error object instead of returning it.
@@ -197,7 +245,7 @@ Stream.__close = Stream.close
 Stream.__gc = Stream.close
 
 function Stream:__tostring()
-  return "bedrock.stream(" .. self.req.path .. ", " .. (self.closed and "closed" or "open") .. ")"
+  return "bedrock.stream(" .. (self.req and self.req.path or "?") .. ", " .. (self.closed and "closed" or "open") .. ")"
 end
 
 --- status, request_id, headers, usage (once the final metrics arrived),

@@ -18,10 +18,25 @@ Service routes. Auth is SigV4 (service "bedrock", any region, clock skew <= 5 mi
 or "Authorization: Bearer emulator-bedrock-api-key".
     POST /model/{modelId}/invoke                        an Anthropic Messages reply
     POST /model/{modelId}/invoke-with-response-stream   an Anthropic event stream in "chunk" events
+    POST /model/{modelId}/converse                      a Converse reply (output.message, stopReason, usage, metrics)
+    POST /model/{modelId}/converse-stream               its ConverseStream events: messageStart, contentBlockStart
+                                                        (non-text blocks), contentBlockDelta, contentBlockStop,
+                                                        messageStop, metadata {usage, metrics}
+    POST /model/{modelId}/count-tokens                  {inputTokens} for input.converse or input.invokeModel.body
+    POST /guardrail/{id}/version/{v}/apply              ApplyGuardrail: GUARDRAIL_INTERVENED when a text holds a
+                                                        blocked word (scenario blocked_words, default "BLOCKME")
+    POST /guardrail-checks/invoke                       InvokeGuardrailChecks: {results: {}, usage: {}}
+    POST /async-invoke                                  StartAsyncInvoke (idempotent on clientRequestToken)
+    GET  /async-invoke/{invocationArn}                  GetAsyncInvoke (404 ResourceNotFoundException if unknown)
+    GET  /async-invoke?maxResults&nextToken&statusEquals&submitTimeAfter&submitTimeBefore&sortBy&sortOrder
+                                                        ListAsyncInvokes, paged (nextToken)
     anything else                                       404 UnknownOperationException (after auth)
 The reply text is "You said: <last user message>" (or scenario "text"); input tokens are the
 whitespace-separated words of system + messages (+ prompt), output tokens the words of the reply
-(streams: the number of deltas). Model ids emulator.echo* echo the request as JSON (a stream sends it
+(streams: the number of deltas; Converse counts the same way, plus the scenario's cache tokens in
+totalTokens). Scenarios are keyed by model id; for ApplyGuardrail by the guardrail identifier, for
+StartAsyncInvoke by the body's modelId, for GetAsyncInvoke and ListAsyncInvokes by "async-invoke", for
+InvokeGuardrailChecks by "guardrail-checks". Model ids emulator.echo* echo the request as JSON (a stream sends it
 as one chunk); emulator.text* replies text/plain "plain text reply".
 
 Control routes (no auth):
@@ -29,8 +44,13 @@ Control routes (no auth):
                                                                 reset its attempt counter; unknown fields -> 400
     GET    /__emulator/scenarios                                the scenarios now set
     DELETE /__emulator/scenarios                                clear scenarios, counters and the request log
+    POST   /__emulator/options    {"log_bodies": true|false}    also log each request's body (first 64 KiB, as
+                                                                text); DELETE /__emulator/scenarios turns it off
     GET    /__emulator/requests                                 the request log since the last clear, in arrival
-           order: {t (time.monotonic()), method, path, query, model_id, route ("invoke"|"stream"|"unknown"),
+           order: {t (time.monotonic()), method, path, query, model_id (the scenario key), route ("invoke"|
+           "stream"|"converse"|"converse_stream"|"count_tokens"|"apply_guardrail"|"invoke_guardrail_checks"|
+           "start_async_invoke"|"get_async_invoke"|"list_async_invokes"|"unknown"), invocation_arn (get only),
+           body (with log_bodies),
            status (0: reset, or not answered yet), auth ("sigv4"|"bearer"|"none"|"bad"), headers, body_len,
            request_id, connection (a number per TCP connection, in accept order)}
     GET    /__emulator/health                                   200 "ok"
@@ -57,6 +77,14 @@ Scenario fields (all optional; attempts are counted per model id, auth failures 
                               sends each block as content_block_start, its deltas (text_delta, thinking_delta +
                               signature_delta, input_json_delta) and content_block_stop
     log_body                  the request log keeps each request's body (as text) under "body"
+    cache_read_tokens N, cache_write_tokens N    prompt-cache tokens to report (invoke headers, stream
+                              metrics, Converse usage)
+    tool_use NAME             Converse(Stream) replies with a text block and a toolUse block calling NAME
+                              (stopReason tool_use), unless the last message carries a toolResult
+    reasoning TEXT            Converse(Stream) replies start with a reasoningContent block (text + signature)
+    async_status S, async_failure_message M    status of async invocations started for the model
+                              (default Completed)
+    blocked_words "a,b"       ApplyGuardrail's blocked words (scenario of the guardrail identifier)
 
 Whole encoded streams are cached (keyed by text, deltas, padding), so the no-fault path writes
 one cached buffer in 256 KiB blocks. SigV4 and the event-stream encoder are written here on
@@ -389,6 +417,15 @@ def chunk_frame(inner, pad_len):
     return es_frame(CHUNK_HEADERS, payload)
 
 
+def event_frame(event_type, obj, pad_len):
+    """A ConverseStream event: the payload is the event's JSON plus Bedrock's "p" padding."""
+    headers = es_headers([(":event-type", event_type), (":content-type", "application/json"),
+                          (":message-type", "event")])
+    body = dict(obj)
+    body["p"] = pad_bytes(pad_len).decode("ascii")
+    return es_frame(headers, jdump(body))
+
+
 def exception_frame(exc_type, message):
     headers = es_headers([(":exception-type", exc_type), (":content-type", "application/json"),
                           (":message-type", "exception")])
@@ -638,6 +675,319 @@ class StreamCache:
 
 
 # --------------------------------------------------------------------------
+# Routes beyond invoke: Converse, ConverseStream, CountTokens, ApplyGuardrail,
+# InvokeGuardrailChecks and the async-invoke routes. Shapes follow the service model
+# (../shared/models/bedrock-runtime/2023-09-30/service-2.json).
+
+ROUTES = [
+    (re.compile(rb"^/model/([^/]+)/invoke$"), "POST", "invoke"),
+    (re.compile(rb"^/model/([^/]+)/invoke-with-response-stream$"), "POST", "stream"),
+    (re.compile(rb"^/model/([^/]+)/converse$"), "POST", "converse"),
+    (re.compile(rb"^/model/([^/]+)/converse-stream$"), "POST", "converse_stream"),
+    (re.compile(rb"^/model/([^/]+)/count-tokens$"), "POST", "count_tokens"),
+    (re.compile(rb"^/guardrail/([^/]+)/version/([^/]+)/apply$"), "POST", "apply_guardrail"),
+    (re.compile(rb"^/guardrail-checks/invoke$"), "POST", "invoke_guardrail_checks"),
+    (re.compile(rb"^/async-invoke$"), "POST", "start_async_invoke"),
+    (re.compile(rb"^/async-invoke$"), "GET", "list_async_invokes"),
+    (re.compile(rb"^/async-invoke/([^/]+)$"), "GET", "get_async_invoke"),
+]
+
+
+def match_route(req):
+    """-> (route, scenario key, decoded labels) or (None, None, None). The scenario key is the model id
+    (for start_async_invoke the body's modelId), the guardrail identifier, "guardrail-checks", or
+    "async-invoke" for get/list."""
+    for rx, method, route in ROUTES:
+        m = rx.match(req.raw_path)
+        if m and req.method == method:
+            labels = [urllib.parse.unquote(g.decode("latin-1")) for g in m.groups()]
+            if route == "start_async_invoke":
+                try:
+                    key = json.loads(req.body.decode("utf-8")).get("modelId")
+                except (UnicodeDecodeError, ValueError, AttributeError):
+                    key = None
+                key = key if isinstance(key, str) else None
+            elif route in ("get_async_invoke", "list_async_invokes"):
+                key = "async-invoke"
+            elif route == "invoke_guardrail_checks":
+                key = "guardrail-checks"
+            else:
+                key = labels[0]
+            return route, key, labels
+    return None, None, None
+
+
+def validation(message):
+    return HttpError(400, "ValidationException", message)
+
+
+def converse_blocks(sc, doc):
+    """The assistant's reply as content blocks (Converse wire shapes), its stop reason, input tokens."""
+    if not isinstance(doc, dict):
+        raise validation("The request body must be a JSON object.")
+    msgs = doc.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        raise validation("A conversation must start with a user message. Try again with a conversation that "
+                         "starts with a user message.")
+    for m in msgs:
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant") or \
+                not isinstance(m.get("content"), list):
+            raise validation("1 validation error detected: Value at 'messages' failed to satisfy constraint: "
+                             "each message needs a role (user|assistant) and a content list")
+    last_user, in_tokens = analyse_body(doc)
+    last = msgs[-1]["content"]
+    answered_tool = any(isinstance(b, dict) and "toolResult" in b for b in last)
+    blocks = []
+    if sc.get("reasoning"):
+        blocks.append({"reasoningContent": {"reasoningText": {
+            "text": sc["reasoning"], "signature": "sig-" + hashlib.sha256(sc["reasoning"].encode()).hexdigest()[:32]}}})
+    tool = sc.get("tool_use")
+    if tool and not answered_tool:
+        blocks.append({"text": "Calling %s." % tool})
+        blocks.append({"toolUse": {"toolUseId": "tooluse_" + "".join(random.choices(_ID_ALPHABET, k=22)),
+                                   "name": tool, "input": {"query": (last_user or "").strip()}}})
+        stop = "tool_use"
+    else:
+        blocks.append({"text": reply_text(sc, last_user)})
+        stop = "end_turn"
+    return blocks, stop, in_tokens
+
+
+def converse_usage(sc, in_tokens, out_tokens):
+    u = {"inputTokens": in_tokens, "outputTokens": out_tokens}
+    total = in_tokens + out_tokens
+    if "cache_read_tokens" in sc:
+        u["cacheReadInputTokens"] = sc["cache_read_tokens"]
+        total += sc["cache_read_tokens"]
+    if "cache_write_tokens" in sc:
+        u["cacheWriteInputTokens"] = sc["cache_write_tokens"]
+        total += sc["cache_write_tokens"]
+    u["totalTokens"] = total
+    return u
+
+
+def op_converse(emu, req, doc, sc, entry, t0):
+    blocks, stop, in_tokens = converse_blocks(sc, doc)
+    out_tokens = 0
+    for b in blocks:
+        if "text" in b:
+            out_tokens += len(b["text"].split())
+        elif "reasoningContent" in b:
+            out_tokens += len(b["reasoningContent"]["reasoningText"]["text"].split())
+        else:
+            out_tokens += len(json.dumps(b["toolUse"]["input"]).split())
+    return 200, {"output": {"message": {"role": "assistant", "content": blocks}}, "stopReason": stop,
+                 "usage": converse_usage(sc, in_tokens, out_tokens),
+                 "metrics": {"latencyMs": max(1, int((time.monotonic() - t0) * 1000))}}
+
+
+def converse_seq(sc, doc, pad, t0, state):
+    """ConverseStream frames for the same reply as op_converse: messageStart; per block a
+    contentBlockStart (non-text blocks only), its deltas and a contentBlockStop; messageStop; metadata
+    (built last, with the latency). Output tokens: the number of deltas."""
+    blocks, stop, in_tokens = converse_blocks(sc, doc)
+    events = [("messageStart", {"role": "assistant"})]
+    deltas = 0
+    for i, b in enumerate(blocks):
+        if "text" in b:
+            for piece in delta_pieces(b["text"], sc.get("deltas")):
+                events.append(("contentBlockDelta", {"contentBlockIndex": i, "delta": {"text": piece}}))
+                deltas += 1
+        elif "reasoningContent" in b:
+            r = b["reasoningContent"]["reasoningText"]
+            for piece in delta_pieces(r["text"], None):
+                events.append(("contentBlockDelta", {"contentBlockIndex": i,
+                                                     "delta": {"reasoningContent": {"text": piece}}}))
+                deltas += 1
+            events.append(("contentBlockDelta", {"contentBlockIndex": i,
+                                                 "delta": {"reasoningContent": {"signature": r["signature"]}}}))
+        else:
+            t = b["toolUse"]
+            events.append(("contentBlockStart", {"contentBlockIndex": i, "start": {
+                "toolUse": {"toolUseId": t["toolUseId"], "name": t["name"]}}}))
+            js = json.dumps(t["input"], separators=(",", ":"))
+            for k in range(0, len(js), 8):
+                events.append(("contentBlockDelta", {"contentBlockIndex": i,
+                                                     "delta": {"toolUse": {"input": js[k:k + 8]}}}))
+                deltas += 1
+        events.append(("contentBlockStop", {"contentBlockIndex": i}))
+    events.append(("messageStop", {"stopReason": stop}))
+
+    def padding(k):
+        return pad if pad is not None else PAD_LENGTHS[k % len(PAD_LENGTHS)]
+
+    frames = [event_frame(name, obj, padding(k)) for k, (name, obj) in enumerate(events)]
+    k_meta = len(frames)
+
+    def metadata_frame():
+        return event_frame("metadata", {"usage": converse_usage(sc, in_tokens, deltas),
+                                        "metrics": {"latencyMs": max(1, int((time.monotonic() - t0) * 1000))}},
+                           padding(k_meta))
+    return FrameSeq(frames, None, [metadata_frame])
+
+
+def op_count_tokens(emu, req, doc, sc, entry, t0):
+    inp = doc.get("input") if isinstance(doc, dict) else None
+    if not isinstance(inp, dict) or len(inp) != 1 or not set(inp) <= {"converse", "invokeModel"}:
+        raise validation("input must set exactly one of converse, invokeModel")
+    if "converse" in inp:
+        if not isinstance(inp["converse"], dict):
+            raise validation("input.converse must be an object")
+        _, n = analyse_body(inp["converse"])
+    else:
+        body = inp["invokeModel"].get("body") if isinstance(inp["invokeModel"], dict) else None
+        try:
+            inner = json.loads(base64.b64decode(body, validate=True))
+        except (TypeError, ValueError):
+            raise validation("input.invokeModel.body must be the base64 of the model's JSON request")
+        _, n = analyse_body(inner)
+    return 200, {"inputTokens": n}
+
+
+def _units(chars):
+    return (chars + 999) // 1000
+
+
+def op_apply_guardrail(emu, req, doc, sc, entry, t0):
+    if not isinstance(doc, dict) or doc.get("source") not in ("INPUT", "OUTPUT"):
+        raise validation("source must be INPUT or OUTPUT")
+    content = doc.get("content")
+    if not isinstance(content, list) or not content:
+        raise validation("content must be a non-empty list")
+    texts = []
+    for block in content:
+        t = block.get("text") if isinstance(block, dict) else None
+        if isinstance(t, dict) and isinstance(t.get("text"), str):
+            texts.append(t["text"])
+        elif not (isinstance(block, dict) and "image" in block):
+            raise validation("each content block must be a text or an image block")
+    words = [w for w in sc.get("blocked_words", "BLOCKME").split(",") if w]
+    found = [w for w in words if any(w.lower() in t.lower() for t in texts)]
+    chars = sum(len(t) for t in texts)
+    units = _units(chars)
+    usage = {"topicPolicyUnits": units, "contentPolicyUnits": units, "wordPolicyUnits": units,
+             "sensitiveInformationPolicyUnits": units, "sensitiveInformationPolicyFreeUnits": 0,
+             "contextualGroundingPolicyUnits": 0}
+    coverage = {"textCharacters": {"guarded": chars, "total": chars}}
+    assessment = {"invocationMetrics": {"guardrailProcessingLatency": max(1, int((time.monotonic() - t0) * 1000)),
+                                        "usage": usage, "guardrailCoverage": coverage}}
+    out = {"usage": usage, "guardrailCoverage": coverage, "assessments": [assessment]}
+    if found:
+        assessment["wordPolicy"] = {"customWords": [{"match": w, "action": "BLOCKED", "detected": True}
+                                                    for w in found], "managedWordLists": []}
+        out.update(action="GUARDRAIL_INTERVENED", actionReason="Guardrail blocked.",
+                   outputs=[{"text": "Sorry, I can't help with that."}])
+    else:
+        out.update(action="NONE", outputs=[])
+    return 200, out
+
+
+def op_invoke_guardrail_checks(emu, req, doc, sc, entry, t0):
+    if not isinstance(doc, dict) or not isinstance(doc.get("messages"), list) or not isinstance(doc.get("checks"), dict):
+        raise validation("messages (a list) and checks (an object) are required")
+    return 200, {"results": {}, "usage": {}}
+
+
+def _iso(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % (int(t * 1000) % 1000)
+
+
+def _parse_iso(s):
+    m = re.match(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?Z$", s)
+    if not m:
+        raise validation("invalid timestamp %r (ISO 8601 expected)" % s)
+    d = datetime.datetime(*[int(x) for x in m.groups()[:6]])
+    return calendar.timegm(d.timetuple()) + (float(m.group(7)) if m.group(7) else 0.0)
+
+
+def op_start_async_invoke(emu, req, doc, sc, entry, t0):
+    if not isinstance(doc, dict):
+        raise validation("The request body must be a JSON object.")
+    for k in ("modelId", "modelInput", "outputDataConfig"):
+        if k not in doc:
+            raise validation("1 validation error detected: Value null at '%s' failed to satisfy constraint: "
+                             "Member must not be null" % k)
+    s3 = doc["outputDataConfig"].get("s3OutputDataConfig") if isinstance(doc["outputDataConfig"], dict) else None
+    if not isinstance(s3, dict) or not str(s3.get("s3Uri", "")).startswith("s3://"):
+        raise validation("outputDataConfig.s3OutputDataConfig.s3Uri must be an s3:// URI")
+    token = doc.get("clientRequestToken")
+    if token:
+        for job in emu.jobs.values():
+            if job.get("clientRequestToken") == token:
+                return 200, {"invocationArn": job["invocationArn"]}     # idempotent
+    now = time.time()
+    job_id = "".join(random.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=12))
+    arn = "arn:aws:bedrock:us-east-1:123456789012:async-invoke/" + job_id
+    status = sc.get("async_status", "Completed")
+    job = {"invocationArn": arn, "modelArn": "arn:aws:bedrock:us-east-1::foundation-model/" + doc["modelId"],
+           "status": status, "submitTime": _iso(now), "lastModifiedTime": _iso(now),
+           "outputDataConfig": doc["outputDataConfig"], "_t": now, "_seq": len(emu.jobs)}
+    if token:
+        job["clientRequestToken"] = token
+    if status != "InProgress":
+        job["endTime"] = _iso(now)
+    if status == "Failed":
+        job["failureMessage"] = sc.get("async_failure_message", "The model failed to process the request.")
+    emu.jobs[arn] = job
+    return 200, {"invocationArn": arn}
+
+
+def _public(job):
+    return {k: v for k, v in job.items() if not k.startswith("_")}
+
+
+def op_get_async_invoke(emu, req, doc, sc, entry, t0):
+    job = emu.jobs.get(entry.get("invocation_arn"))
+    if job is None:
+        raise HttpError(404, "ResourceNotFoundException", "The specified invocation ARN was not found.")
+    return 200, _public(job)
+
+
+def op_list_async_invokes(emu, req, doc, sc, entry, t0):
+    q = dict(urllib.parse.parse_qsl(req.raw_query.decode("latin-1"), keep_blank_values=True))
+    known = {"submitTimeAfter", "submitTimeBefore", "statusEquals", "maxResults", "nextToken", "sortBy", "sortOrder"}
+    if set(q) - known:
+        raise validation("unknown query parameters: " + ", ".join(sorted(set(q) - known)))
+    try:
+        max_results = int(q.get("maxResults", "1000"))
+    except ValueError:
+        raise validation("maxResults must be an integer")
+    if not 1 <= max_results <= 1000:
+        raise validation("1 validation error detected: Value at 'maxResults' failed to satisfy constraint: "
+                         "Member must have value between 1 and 1000")
+    if q.get("sortOrder", "Descending") not in ("Ascending", "Descending"):
+        raise validation("sortOrder must be Ascending or Descending")
+    if q.get("sortBy", "SubmissionTime") != "SubmissionTime":
+        raise validation("sortBy must be SubmissionTime")
+    if "statusEquals" in q and q["statusEquals"] not in ("InProgress", "Completed", "Failed"):
+        raise validation("statusEquals must be InProgress, Completed or Failed")
+    after = _parse_iso(q["submitTimeAfter"]) if "submitTimeAfter" in q else None
+    before = _parse_iso(q["submitTimeBefore"]) if "submitTimeBefore" in q else None
+    jobs = [j for j in emu.jobs.values()
+            if ("statusEquals" not in q or j["status"] == q["statusEquals"])
+            and (after is None or j["_t"] >= after) and (before is None or j["_t"] <= before)]
+    jobs.sort(key=lambda j: (j["_t"], j["_seq"]), reverse=q.get("sortOrder", "Descending") == "Descending")
+    start = 0
+    if q.get("nextToken"):
+        try:
+            start = int(base64.b64decode(q["nextToken"], validate=True).decode("ascii").split(":")[1])
+        except (ValueError, IndexError, UnicodeDecodeError):
+            raise validation("The pagination token is invalid.")
+    page = jobs[start:start + max_results]
+    out = {"asyncInvokeSummaries": [_public(j) for j in page]}
+    if start + max_results < len(jobs):
+        out["nextToken"] = base64.b64encode(("page:%d" % (start + max_results)).encode()).decode("ascii")
+    return 200, out
+
+
+OPERATIONS = {
+    "converse": op_converse, "count_tokens": op_count_tokens, "apply_guardrail": op_apply_guardrail,
+    "invoke_guardrail_checks": op_invoke_guardrail_checks, "start_async_invoke": op_start_async_invoke,
+    "get_async_invoke": op_get_async_invoke, "list_async_invokes": op_list_async_invokes,
+}
+
+
+# --------------------------------------------------------------------------
 # Scenarios
 
 SCENARIO_FIELDS = {
@@ -647,6 +997,8 @@ SCENARIO_FIELDS = {
     "exception_message": str, "corrupt_crc_after_events": int, "truncate_after_events": int,
     "garbage": bool, "split_writes": int, "silence_after_events": int, "silence_ms": float,
     "drip_ms": float, "payload_pad": int, "content": list, "stop_reason": str, "log_body": bool,
+    "cache_read_tokens": int, "cache_write_tokens": int, "tool_use": str, "reasoning": str,
+    "async_status": str, "async_failure_message": str, "blocked_words": str,
 }
 
 
@@ -769,6 +1121,8 @@ class Emulator:
         self.cache = StreamCache()
         self.connections = set()
         self.accepted = 0            # connections accepted so far: the request log's "connection"
+        self.jobs = collections.OrderedDict()    # async invocations: arn -> summary
+        self.log_bodies = False
 
     # ---- responses
 
@@ -827,9 +1181,21 @@ class Emulator:
                     self.scenarios.clear()
                     self.counters.clear()
                     self.log = []
+                    self.jobs.clear()
+                    self.log_bodies = False
                     return self.send(writer, req, 200, jh, ok)
                 if req.method == "GET":
                     return self.send(writer, req, 200, jh, jdump(self.scenarios))
+            if path == "/__emulator/options" and req.method == "POST":
+                try:
+                    doc = json.loads(req.body.decode("utf-8") or "null")
+                except (UnicodeDecodeError, ValueError) as e:
+                    raise HttpError(400, "ValidationException", "options are not JSON: %s" % e)
+                if not isinstance(doc, dict) or set(doc) - {"log_bodies"} or \
+                        not isinstance(doc.get("log_bodies", False), bool):
+                    raise HttpError(400, "ValidationException", 'options: {"log_bodies": true|false}')
+                self.log_bodies = doc.get("log_bodies", self.log_bodies)
+                return self.send(writer, req, 200, jh, ok)
             if path == "/__emulator/requests" and req.method == "GET":
                 return self.send(writer, req, 200, jh, jdump(self.log) if self.log else b"[]")
             raise HttpError(404, "UnknownOperationException", "no control route %s %s" % (req.method, path))
@@ -848,10 +1214,14 @@ class Emulator:
                  "query": req.raw_query.decode("latin-1"), "model_id": None, "route": "unknown",
                  "status": 0, "auth": "none", "headers": req.header_dict(), "body_len": len(req.body),
                  "request_id": request_id, "connection": getattr(writer, "conn_id", None)}
-        m = re.match(rb"^/model/([^/]+)/(invoke|invoke-with-response-stream)$", req.raw_path)
-        if m:
-            entry["model_id"] = urllib.parse.unquote(m.group(1).decode("latin-1"))
-            entry["route"] = "invoke" if m.group(2) == b"invoke" else "stream"
+        route, key, labels = match_route(req)
+        if route:
+            entry["route"] = route
+            entry["model_id"] = key
+            if route == "get_async_invoke":
+                entry["invocation_arn"] = labels[0]
+        if self.log_bodies:
+            entry["body"] = req.body[:65536].decode("utf-8", "replace")
         self.record(entry)          # at arrival: a request the client gave up on still counts, in its own test
         try:
             entry["auth"] = verify_auth(req)
@@ -860,7 +1230,7 @@ class Emulator:
             entry["status"] = err.status
             self.access(req, err.status, t0)
             return self.send_error(writer, req, request_id, err)
-        if not m or req.method != "POST":
+        if not route:
             err = HttpError(404, "UnknownOperationException", "The requested operation is not recognized.",
                             uri=CORAL_SERVICE)
             entry["status"] = 404
@@ -908,8 +1278,11 @@ class Emulator:
             special = "echo"
         elif base.startswith("emulator.text"):
             special = "text"
+        route = entry["route"]
+        if route not in ("invoke", "stream"):
+            special = None
         doc = None
-        if special is None:
+        if special is None and req.method == "POST":
             try:
                 doc = json.loads(req.body.decode("utf-8"))
             except (UnicodeDecodeError, ValueError) as e:
@@ -919,11 +1292,29 @@ class Emulator:
                 self.access(req, 400, t0)
                 return self.send_error(writer, req, request_id, err)
 
+        if route == "converse_stream":
+            try:
+                converse_blocks(sc, doc)              # a bad request gets its 400 before the stream starts
+            except HttpError as err:
+                entry["status"] = err.status
+                self.access(req, err.status, t0)
+                return self.send_error(writer, req, request_id, err)
+        if route in OPERATIONS:
+            try:
+                status, body = OPERATIONS[route](self, req, doc, sc, entry, t0)
+            except HttpError as err:
+                entry["status"] = err.status
+                self.access(req, err.status, t0)
+                return self.send_error(writer, req, request_id, err)
+            entry["status"] = status
+            self.access(req, status, t0)
+            return self.send(writer, req, status, self.base_headers(request_id) + [
+                ("Content-Type", "application/json")], jdump(body))
         entry["status"] = 200
         self.access(req, 200, t0)
         if entry["route"] == "invoke":
             return self.invoke(req, writer, request_id, model_id, sc, special, doc, t0)
-        return self.stream(req, writer, request_id, model_id, sc, special, doc, t0)
+        return self.stream(req, writer, request_id, model_id, sc, special, doc, t0, route)
 
     def echo_doc(self, req, model_id):
         out = {"method": req.method, "path": req.raw_path.decode("latin-1"), "model_id": model_id,
@@ -958,15 +1349,18 @@ class Emulator:
                     ("X-Amzn-Bedrock-Invocation-Latency", str(latency)),
                     ("X-Amzn-Bedrock-Input-Token-Count", str(in_tokens)),
                     ("X-Amzn-Bedrock-Output-Token-Count", str(out_tokens))]
+        for field, name in (("cache_read_tokens", "Read"), ("cache_write_tokens", "Write")):
+            if field in sc:
+                headers.append(("X-Amzn-Bedrock-Cache-%s-Input-Token-Count" % name, str(sc[field])))
         return self.send(writer, req, 200, headers, jdump(reply))
 
     # ---- streams
 
-    async def stream(self, req, writer, request_id, model_id, sc, special, doc, t0):
+    async def stream(self, req, writer, request_id, model_id, sc, special, doc, t0, route="stream"):
         keep = self.keep_alive(req)
+        extra = [] if route == "converse_stream" else [("X-Amzn-Bedrock-Content-Type", "application/json")]
         head = response_head(200, self.base_headers(request_id) + [
-            ("Content-Type", "application/vnd.amazon.eventstream"),
-            ("X-Amzn-Bedrock-Content-Type", "application/json"),
+            ("Content-Type", "application/vnd.amazon.eventstream")] + extra + [
             ("Transfer-Encoding", "chunked"), ("Connection", "keep-alive" if keep else "close")])
         pad = sc.get("payload_pad")
 
@@ -978,7 +1372,10 @@ class Emulator:
             await writer.drain()
             return keep
 
-        if special == "echo":
+        state = {"first_byte": None}
+        if route == "converse_stream":
+            seq = converse_seq(sc, doc, pad, t0, state)
+        elif special == "echo":
             frames = [chunk_frame(jdump(self.echo_doc(req, model_id)), pad if pad is not None else 13)]
             seq = FrameSeq([frames[0]], None, [])
             in_tokens = 0
@@ -994,7 +1391,6 @@ class Emulator:
                 "model": response_model_name(model_id), "content": [], "stop_reason": None,
                 "stop_sequence": None, "usage": {"input_tokens": in_tokens, "output_tokens": 1}}}),
                 pad if pad is not None else PAD_LENGTHS[0])
-            state = {"first_byte": None}
             last_index = middle.count + 1
 
             def stop_frame():
@@ -1003,6 +1399,10 @@ class Emulator:
                 metrics = {"inputTokenCount": in_tokens, "outputTokenCount": middle.output_tokens,
                            "invocationLatency": max(1, int((now - t0) * 1000)),
                            "firstByteLatency": max(1, int((fb - t0) * 1000))}
+                if "cache_read_tokens" in sc:
+                    metrics["cacheReadInputTokenCount"] = sc["cache_read_tokens"]
+                if "cache_write_tokens" in sc:
+                    metrics["cacheWriteInputTokenCount"] = sc["cache_write_tokens"]
                 return chunk_frame(jdump({"type": "message_stop", "amazon-bedrock-invocationMetrics": metrics}),
                                    pad if pad is not None else PAD_LENGTHS[last_index % len(PAD_LENGTHS)])
             seq = FrameSeq([start], middle, [stop_frame])

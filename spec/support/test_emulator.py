@@ -938,6 +938,154 @@ class TestBotocoreClient(Base):
         self.assertEqual("bearer", EMU.requests()[-1]["auth"])
 
 
+def post_json(path, doc, creds=LONG):
+    return signed(None, path, json.dumps(doc).encode(), creds)
+
+
+def signed_get(path):
+    hs = sign("GET", EMU.url + path, {}, b"")
+    return once("GET", path, hs)
+
+
+CONVERSE = {"messages": [{"role": "user", "content": [{"text": "hello there"}]}], "system": [{"text": "be nice"}]}
+
+
+class TestConverse(Base):
+    def test_converse_reply_and_usage(self):
+        EMU.scenario(CLAUDE, cache_write_tokens=4)
+        r = post_json(model_path(CLAUDE, "converse"), CONVERSE)
+        self.assertEqual(200, r.status, r.body)
+        doc = r.json()
+        self.assertEqual({"role": "assistant", "content": [{"text": "You said: hello there"}]}, doc["output"]["message"])
+        self.assertEqual("end_turn", doc["stopReason"])
+        self.assertEqual({"inputTokens": 4, "outputTokens": 4, "cacheWriteInputTokens": 4, "totalTokens": 12},
+                         doc["usage"])
+        self.assertIn("latencyMs", doc["metrics"])
+        self.assertEqual("converse", EMU.requests()[-1]["route"])
+
+    def test_converse_validation_and_faults(self):
+        r = post_json(model_path(CLAUDE, "converse"), {"messages": []})
+        self.assertEqual(400, r.status)
+        self.assertTrue(r.error_type.startswith("ValidationException:"))
+        EMU.scenario(CLAUDE, fail_first=1, fail_code="ModelNotReadyException")
+        self.assertEqual(429, post_json(model_path(CLAUDE, "converse"), CONVERSE).status)
+        self.assertEqual(200, post_json(model_path(CLAUDE, "converse"), CONVERSE).status)
+
+    def test_converse_stream_events(self):
+        EMU.scenario(CLAUDE, tool_use="lookup")
+        r = signed(None, model_path(CLAUDE, "converse-stream"), json.dumps(CONVERSE).encode())
+        self.assertEqual(200, r.status)
+        self.assertEqual("application/vnd.amazon.eventstream", r.headers["content-type"])
+        msgs, used = decode(r.body)
+        self.assertEqual(len(r.body), used)
+        names = [h[":event-type"] for h, _ in msgs]
+        self.assertEqual("messageStart", names[0])
+        self.assertEqual(["messageStop", "metadata"], names[-2:])
+        self.assertIn("contentBlockStart", names)
+        for h, payload in msgs:
+            self.assertEqual("event", h[":message-type"])
+            self.assertEqual("application/json", h[":content-type"])
+            self.assertIn("p", json.loads(payload))
+        md = json.loads(msgs[-1][1])
+        self.assertEqual(md["usage"]["inputTokens"] + md["usage"]["outputTokens"], md["usage"]["totalTokens"])
+        self.assertEqual("tool_use", json.loads(msgs[-2][1])["stopReason"])
+
+    def test_converse_stream_exception(self):
+        EMU.scenario(CLAUDE, exception_after_events=2, exception_type="validationException")
+        r = signed(None, model_path(CLAUDE, "converse-stream"), json.dumps(CONVERSE).encode())
+        msgs, _ = decode(r.body)
+        self.assertEqual(3, len(msgs))
+        self.assertEqual("exception", msgs[-1][0][":message-type"])
+        self.assertEqual("validationException", msgs[-1][0][":exception-type"])
+
+    def test_count_tokens_and_guardrail(self):
+        r = post_json(model_path(CLAUDE, "count-tokens"), {"input": {"converse": CONVERSE}})
+        self.assertEqual({"inputTokens": 4}, r.json())
+        body = base64.b64encode(BODY).decode()
+        self.assertEqual({"inputTokens": 2}, post_json(model_path(CLAUDE, "count-tokens"),
+                                                       {"input": {"invokeModel": {"body": body}}}).json())
+        self.assertEqual(400, post_json(model_path(CLAUDE, "count-tokens"), {"input": {}}).status)
+        EMU.scenario("gr-1", blocked_words="foo,bar")
+        r = post_json("/guardrail/gr-1/version/DRAFT/apply", {"source": "INPUT",
+                                                              "content": [{"text": {"text": "a BAR b"}}]})
+        doc = r.json()
+        self.assertEqual("GUARDRAIL_INTERVENED", doc["action"])
+        self.assertEqual("bar", doc["assessments"][0]["wordPolicy"]["customWords"][0]["match"])
+        self.assertEqual("gr-1", EMU.requests()[-1]["model_id"])
+
+    def test_async_invoke_routes(self):
+        out = {"s3OutputDataConfig": {"s3Uri": "s3://b/o"}}
+        arns = [post_json("/async-invoke", {"modelId": "m1", "modelInput": {}, "outputDataConfig": out,
+                                            "clientRequestToken": "t%d" % i}).json()["invocationArn"]
+                for i in range(3)]
+        again = post_json("/async-invoke", {"modelId": "m1", "modelInput": {}, "outputDataConfig": out,
+                                            "clientRequestToken": "t0"}).json()["invocationArn"]
+        self.assertEqual(arns[0], again)
+        r = signed_get("/async-invoke/" + urllib.parse.quote(arns[1], safe=""))
+        self.assertEqual(arns[1], r.json()["invocationArn"])
+        self.assertEqual(404, signed_get("/async-invoke/nope").status)
+        page = signed_get("/async-invoke?maxResults=2&sortOrder=Ascending").json()
+        self.assertEqual(arns[:2], [s["invocationArn"] for s in page["asyncInvokeSummaries"]])
+        rest = signed_get("/async-invoke?maxResults=2&sortOrder=Ascending&nextToken="
+                          + urllib.parse.quote(page["nextToken"], safe="")).json()
+        self.assertEqual(arns[2:], [s["invocationArn"] for s in rest["asyncInvokeSummaries"]])
+        self.assertNotIn("nextToken", rest)
+        self.assertEqual(400, signed_get("/async-invoke?maxResults=0").status)
+        self.assertEqual(400, signed_get("/async-invoke?nextToken=zzz").status)
+        self.assertEqual(["start_async_invoke"] * 4 + ["get_async_invoke"] * 2 + ["list_async_invokes"] * 4,
+                         [e["route"] for e in EMU.requests()])
+
+    def test_log_bodies_option(self):
+        self.assertEqual(200, EMU.control("POST", "/__emulator/options", {"log_bodies": True}).status)
+        post_json(model_path(CLAUDE, "converse"), CONVERSE)
+        self.assertEqual(CONVERSE, json.loads(EMU.requests()[-1]["body"]))
+        self.assertEqual(400, EMU.control("POST", "/__emulator/options", {"log_body": True}).status)
+        EMU.reset()
+        post_json(model_path(CLAUDE, "converse"), CONVERSE)
+        self.assertNotIn("body", EMU.requests()[-1])
+
+
+@needs_botocore
+class TestBotocoreConverse(Base):
+    """botocore's client parses every new route's reply and events by the service model."""
+
+    def client(self):
+        s = botocore.session.get_session()
+        return s.create_client("bedrock-runtime", region_name="us-east-1", endpoint_url=EMU.url,
+                               aws_access_key_id=LONG[0], aws_secret_access_key=LONG[1],
+                               config=Config(retries={"total_max_attempts": 1}))
+
+    def test_operations(self):
+        from botocore.exceptions import EventStreamError
+        c = self.client()
+        EMU.scenario(CLAUDE, reasoning="let me think", cache_read_tokens=2)
+        r = c.converse(modelId=CLAUDE, **CONVERSE)
+        self.assertEqual("let me think", r["output"]["message"]["content"][0]["reasoningContent"]["reasoningText"]["text"])
+        self.assertEqual(2, r["usage"]["cacheReadInputTokens"])
+        events = list(c.converse_stream(modelId=CLAUDE, **CONVERSE)["stream"])
+        self.assertEqual("messageStart", next(iter(events[0])))
+        self.assertEqual(2, events[-1]["metadata"]["usage"]["cacheReadInputTokens"])
+        EMU.scenario(CLAUDE, exception_after_events=1)
+        with self.assertRaises(EventStreamError) as cm:
+            list(c.converse_stream(modelId=CLAUDE, **CONVERSE)["stream"])
+        self.assertEqual("modelStreamErrorException", cm.exception.response["Error"]["Code"])
+        self.assertEqual(4, c.count_tokens(modelId=CLAUDE, input={"converse": CONVERSE})["inputTokens"])
+        g = c.apply_guardrail(guardrailIdentifier="g", guardrailVersion="1", source="OUTPUT",
+                              content=[{"text": {"text": "fine"}}])
+        self.assertEqual("NONE", g["action"])
+        out = {"s3OutputDataConfig": {"s3Uri": "s3://b/o"}}
+        arns = [c.start_async_invoke(modelId="m", modelInput={"i": i}, outputDataConfig=out)["invocationArn"]
+                for i in range(5)]
+        got = c.get_async_invoke(invocationArn=arns[0])
+        self.assertEqual("Completed", got["status"])
+        self.assertIsInstance(got["submitTime"], datetime.datetime)
+        pages = c.get_paginator("list_async_invokes").paginate(PaginationConfig={"PageSize": 2})
+        listed = [s["invocationArn"] for p in pages for s in p["asyncInvokeSummaries"]]
+        self.assertEqual(sorted(arns), sorted(listed))
+        self.assertEqual(36, len(c.start_async_invoke(modelId="m", modelInput={}, outputDataConfig=out)
+                                 ["ResponseMetadata"]["RequestId"]))
+
+
 class TestThroughput(Base):
     def test_bulk_stream(self):
         events, mb, ev_s = measure(EMU, 100000, rounds=2)

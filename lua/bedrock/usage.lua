@@ -1,0 +1,209 @@
+--- The usage ledger of a client, its budget and the on_usage hook.
+--
+-- Every call that reports tokens adds them here, per model id: invoke_model
+-- (the X-Amzn-Bedrock-*-Token-Count response headers), its stream (the last
+-- chunk's amazon-bedrock-invocationMetrics), converse (the body's usage) and
+-- converse_stream (the metadata event's usage).
+--
+-- A budget is checked before a model is called: when any of its limits is
+-- reached, the call fails before sending with code "BudgetExceeded". A
+-- stream that crosses a limit while it runs is allowed to finish; the next
+-- call fails. Checking and recording never yield, so under the async client
+-- (coroutines on one thread) tasks cannot interleave inside either, and the
+-- totals stay exact however many calls run at once.
+local errors = require "bedrock.errors"
+
+local usage = {}
+
+usage.TOKEN_FIELDS = { "input_tokens", "output_tokens", "cache_read_input_tokens",
+  "cache_write_input_tokens", "total_tokens" }
+
+local function zero()
+  return { input_tokens = 0, output_tokens = 0, cache_read_input_tokens = 0,
+    cache_write_input_tokens = 0, total_tokens = 0, requests = 0, cost = 0 }
+end
+
+local Ledger = { __name = "bedrock.usage" }
+Ledger.__index = Ledger
+
+--- A new ledger. budget and on_usage come from the validated config.
+function usage.new(budget, on_usage)
+  return setmetatable({ budget = budget, on_usage = on_usage, models = {}, total = zero() }, Ledger)
+end
+
+local limits = {
+  { "max_input_tokens", "input_tokens", "input tokens" },
+  { "max_output_tokens", "output_tokens", "output tokens" },
+  { "max_total_tokens", "total_tokens", "tokens in all" },
+  { "max_cost", "cost", "spent" },
+}
+
+--- Whether a call to model_id may start: true, or nil, err (BudgetExceeded;
+-- InvalidParameter when max_cost is set and the model has no price).
+function Ledger:admit(model_id)
+  local b = self.budget
+  if not b then return true end
+  if b.max_cost and not (b.prices and b.prices[model_id]) then
+    return nil, errors.new{ code = "InvalidParameter", message = "budget.max_cost is set but budget.prices has no "
+      .. "price for model '" .. tostring(model_id) .. "'" }
+  end
+  local t = self.total
+  for _, l in ipairs(limits) do
+    local max = b[l[1]]
+    if max and t[l[2]] >= max then
+      return nil, errors.new{ code = "BudgetExceeded", limit = l[1], max = max, used = t[l[2]],
+        model_id = model_id,
+        message = string.format("budget.%s (%s) is spent: %s %s; the call to %s was not sent",
+          l[1], tostring(max), tostring(t[l[2]]), l[3], tostring(model_id)) }
+    end
+  end
+  return true
+end
+
+local function count(v)
+  v = tonumber(v)
+  if not v or v ~= v or v < 0 or v == math.huge then return 0 end
+  return math.tointeger(v) or v
+end
+
+--- Cost of one call's tokens at prices p (per 1000 tokens); cache tokens at
+-- their own price when given, else at the input price.
+function usage.cost(p, u)
+  if not p then return nil end
+  local input = p.input or 0
+  return (u.input_tokens * input + u.output_tokens * (p.output or 0)
+    + u.cache_read_input_tokens * (p.cache_read or input)
+    + u.cache_write_input_tokens * (p.cache_write or input)) / 1000
+end
+
+--- Add one call's usage. u: { input_tokens, output_tokens,
+-- cache_read_input_tokens, cache_write_input_tokens } (missing = 0).
+-- info: { operation, request_id, latency_ms } for the hook. Returns the
+-- entry given to on_usage (which runs last; an error it raises propagates).
+function Ledger:record(model_id, u, info)
+  u = u or {}
+  local e = {
+    model_id = model_id,
+    input_tokens = count(u.input_tokens),
+    output_tokens = count(u.output_tokens),
+    cache_read_input_tokens = count(u.cache_read_input_tokens),
+    cache_write_input_tokens = count(u.cache_write_input_tokens),
+  }
+  e.total_tokens = e.input_tokens + e.output_tokens + e.cache_read_input_tokens + e.cache_write_input_tokens
+  local prices = self.budget and self.budget.prices
+  e.cost = usage.cost(prices and prices[model_id], e)
+  local m = self.models[model_id]
+  if not m then
+    m = zero()
+    self.models[model_id] = m
+  end
+  for _, acc in ipairs{ m, self.total } do
+    for _, f in ipairs(usage.TOKEN_FIELDS) do acc[f] = acc[f] + e[f] end
+    acc.requests = acc.requests + 1
+    acc.cost = acc.cost + (e.cost or 0)
+  end
+  if info then
+    e.operation = info.operation
+    e.request_id = info.request_id
+    e.latency_ms = info.latency_ms
+  end
+  if self.on_usage then self.on_usage(e) end
+  return e
+end
+
+local function copy(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  return c
+end
+
+--- A copy of the ledger: { total = {...}, models = { [model_id] = {...} } },
+-- each with input_tokens, output_tokens, cache_read_input_tokens,
+-- cache_write_input_tokens, total_tokens, requests and cost.
+function Ledger:snapshot()
+  local models = {}
+  for id, m in pairs(self.models) do models[id] = copy(m) end
+  return { total = copy(self.total), models = models }
+end
+
+function Ledger:reset()
+  self.models = {}
+  self.total = zero()
+end
+
+-- lua-cjson decodes every number as a float: counts become integers again
+local function int(v)
+  if type(v) ~= "number" then return nil end
+  return math.tointeger(v) or v
+end
+
+--- Usage of a decoded Converse `usage` table (camelCase) in ledger names.
+function usage.from_converse(u)
+  if type(u) ~= "table" then return nil end
+  return { input_tokens = int(u.inputTokens), output_tokens = int(u.outputTokens),
+    cache_read_input_tokens = int(u.cacheReadInputTokens), cache_write_input_tokens = int(u.cacheWriteInputTokens),
+    total_tokens = int(u.totalTokens) }
+end
+
+--- Usage of amazon-bedrock-invocationMetrics.
+function usage.from_metrics(m)
+  return { input_tokens = int(m.inputTokenCount), output_tokens = int(m.outputTokenCount),
+    cache_read_input_tokens = int(m.cacheReadInputTokenCount),
+    cache_write_input_tokens = int(m.cacheWriteInputTokenCount) }
+end
+
+-- ------------------------------------------------------------------ config
+
+local budget_keys = {
+  max_input_tokens = "integer", max_output_tokens = "integer", max_total_tokens = "integer",
+  max_cost = "number", prices = "prices",
+}
+local price_keys = { input = true, output = true, cache_read = true, cache_write = true }
+
+local function nonneg(v) return type(v) == "number" and v == v and v >= 0 and v ~= math.huge end
+
+--- Check a config's budget: a copy of it, or nil and the message naming the key.
+function usage.check_budget(b)
+  if type(b) ~= "table" then return nil, "config key 'budget' must be a table, got " .. type(b) end
+  local out = {}
+  for k, v in pairs(b) do
+    local kind = budget_keys[k]
+    local name = "budget." .. tostring(k)
+    if not kind then return nil, "unknown config key '" .. name .. "'" end
+    if kind == "integer" then
+      if math.type(v) ~= "integer" or v < 0 then
+        return nil, "config key '" .. name .. "' must be a non-negative integer, got " .. type(v) .. " " .. tostring(v)
+      end
+      out[k] = v
+    elseif kind == "number" then
+      if not nonneg(v) then
+        return nil, "config key '" .. name .. "' must be a non-negative number, got " .. type(v) .. " " .. tostring(v)
+      end
+      out[k] = v
+    else
+      if type(v) ~= "table" then return nil, "config key 'budget.prices' must be a table, got " .. type(v) end
+      local prices = {}
+      for id, p in pairs(v) do
+        local pname = "budget.prices[" .. tostring(id) .. "]"
+        if type(id) ~= "string" then return nil, "config key '" .. pname .. "': model ids must be strings" end
+        if type(p) ~= "table" then return nil, "config key '" .. pname .. "' must be a table, got " .. type(p) end
+        local copy_p = {}
+        for pk, pv in pairs(p) do
+          if not price_keys[pk] then return nil, "unknown config key '" .. pname .. "." .. tostring(pk) .. "'" end
+          if not nonneg(pv) then
+            return nil, "config key '" .. pname .. "." .. pk .. "' must be a non-negative number (per 1000 tokens)"
+          end
+          copy_p[pk] = pv
+        end
+        if copy_p.input == nil or copy_p.output == nil then
+          return nil, "config key '" .. pname .. "' needs both 'input' and 'output' (per 1000 tokens)"
+        end
+        prices[id] = copy_p
+      end
+      out.prices = prices
+    end
+  end
+  return out
+end
+
+return usage
