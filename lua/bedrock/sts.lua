@@ -5,7 +5,7 @@
 -- AWS_ENDPOINT_URL, the profile's services section or endpoint_url, else
 -- the regional https://sts.{region}.amazonaws.com.
 local core = require "bedrock.core"
-local credentials = require "bedrock.credentials"
+local credentials = require "bedrock.creds"
 local endpoint = require "bedrock.endpoint"
 local errors = require "bedrock.errors"
 local http = require "bedrock.http"

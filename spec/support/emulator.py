@@ -29,6 +29,8 @@ Control routes (no auth):
                                                                 reset its attempt counter; unknown fields -> 400
     GET    /__emulator/scenarios                                the scenarios now set
     DELETE /__emulator/scenarios                                clear scenarios, counters and the request log
+    POST   /__emulator/credentials {"access_key_id", "secret_access_key", "session_token"?}  accept one
+           more identity for SigV4 (kept across resets)
     GET    /__emulator/requests                                 the request log since the last clear, in arrival
            order: {t (time.monotonic()), method, path, query, model_id, route ("invoke"|"stream"|"unknown"),
            status (0: reset, or not answered yet), auth ("sigv4"|"bearer"|"none"|"bad"), headers, body_len,
@@ -763,6 +765,19 @@ class Emulator:
                     return self.send(writer, req, 200, jh, ok)
                 if req.method == "GET":
                     return self.send(writer, req, 200, jh, jdump(self.scenarios))
+            if path == "/__emulator/credentials" and req.method == "POST":
+                # accept one more identity (keys minted by moto's STS or a fake IMDS, say)
+                try:
+                    doc = json.loads(req.body.decode("utf-8") or "null")
+                except (UnicodeDecodeError, ValueError) as e:
+                    raise HttpError(400, "ValidationException", "credentials are not JSON: %s" % e)
+                if (not isinstance(doc, dict) or not isinstance(doc.get("access_key_id"), str)
+                        or not isinstance(doc.get("secret_access_key"), str)
+                        or not isinstance(doc.get("session_token", ""), (str, type(None)))):
+                    raise HttpError(400, "ValidationException",
+                                    "need access_key_id and secret_access_key (strings), session_token optional")
+                CREDENTIALS[doc["access_key_id"]] = (doc["secret_access_key"], doc.get("session_token") or None)
+                return self.send(writer, req, 200, jh, ok)
             if path == "/__emulator/requests" and req.method == "GET":
                 return self.send(writer, req, 200, jh, jdump(self.log) if self.log else b"[]")
             raise HttpError(404, "UnknownOperationException", "no control route %s %s" % (req.method, path))

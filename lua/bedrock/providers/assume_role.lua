@@ -6,7 +6,7 @@
 -- show: it is a clear error. A cycle of source profiles is an error; a
 -- profile naming itself as source_profile uses its own static keys, as in
 -- botocore.
-local credentials = require "bedrock.credentials"
+local credentials = require "bedrock.creds"
 local sts = require "bedrock.sts"
 
 local provider = { name = "assume-role" }
@@ -41,7 +41,8 @@ local function from_profile(ctx, files, name, visited)
   local p = files.profiles[name]
   if has_static(p) or not is_role_profile(p) then
     local sub = credentials.for_profile(ctx, name)
-    local creds, err = credentials.resolve(sub, credentials.profile_chain)
+    local chain = require "bedrock.credentials"  -- the chain module requires this one
+    local creds, err = chain.resolve(sub, chain.profile_chain)
     if not creds then
       if err and err.message:find("^no credentials found") then
         return nil, credentials.error("the source profile '" .. name .. "' has no credentials ("

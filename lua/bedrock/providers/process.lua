@@ -5,7 +5,7 @@
 -- Keys with an Expiration are refreshed by running it again. The process
 -- runs synchronously: an async client's other tasks wait meanwhile.
 local cjson = require "cjson"
-local credentials = require "bedrock.credentials"
+local credentials = require "bedrock.creds"
 
 local provider = { name = "process", timeout = 60 }
 

@@ -9,7 +9,7 @@
 -- through SSO OIDC). The portal endpoint: AWS_ENDPOINT_URL_SSO,
 -- AWS_ENDPOINT_URL, the profile, else https://portal.sso.{sso_region}.amazonaws.com.
 local cjson = require "cjson"
-local credentials = require "bedrock.credentials"
+local credentials = require "bedrock.creds"
 local endpoint = require "bedrock.endpoint"
 local http = require "bedrock.http"
 local profile = require "bedrock.profile"
