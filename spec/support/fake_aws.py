@@ -148,20 +148,21 @@ class Fake:
         prefix = "/latest/meta-data/iam/security-credentials/"
         if not path.startswith(prefix) or method != "GET":
             return reply(404, "", "text/plain")
+        role = path[len(prefix):]
+        if role:
+            self.cred_gets += 1
+            if 0 <= s["imds_drop_tokens_after"] < self.cred_gets:
+                self.tokens.clear()                   # as if the token expired: a 401 follows
+                s["imds_drop_tokens_after"] = -1
         if s["imds_require_token"] and s["imds_token_status"] == 200:
             if headers.get("x-aws-ec2-metadata-token") not in self.tokens:
                 return reply(401, "", "text/plain")
-        role = path[len(prefix):]
         if s["imds_role"] is None:
             return reply(404, "", "text/plain")
         if role == "":
             return reply(200, s["imds_role"] + "\n", "text/plain")
         if role != s["imds_role"]:
             return reply(404, "", "text/plain")
-        self.cred_gets += 1
-        if 0 <= s["imds_drop_tokens_after"] < self.cred_gets:
-            self.tokens.clear()
-            s["imds_drop_tokens_after"] = -1
         if s["imds_garbage"]:
             return reply(200, "<html>not json", "text/html")
         c = self.issue()
