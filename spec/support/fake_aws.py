@@ -223,8 +223,9 @@ class Logged:
         form = urllib.parse.parse_qs(body.decode("latin-1"))
         self.log.append({"method": environ["REQUEST_METHOD"], "path": path,
                          "action": (form.get("Action") or [None])[0],
-                         "role_arn": (form.get("RoleArn") or [None])[0],
-                         "authorization": environ.get("HTTP_AUTHORIZATION", "")[:60]})
+                         "form": {k: v[0] for k, v in form.items()},
+                         "authorization": environ.get("HTTP_AUTHORIZATION"),
+                         "security_token": environ.get("HTTP_X_AMZ_SECURITY_TOKEN")})
         return self.app(environ, start_response)
 
 
