@@ -53,6 +53,9 @@ deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "missing Debian packages:$$missing (run make deps as root)"; exit 1; fi; \
 	fi
+	@# the credential specs run moto's STS server and compare with boto3 (both on the image)
+	@$(PYTHON) -c 'import moto.server, boto3' 2>/dev/null || \
+	  { echo "python3 needs moto and boto3 (moto.server, boto3) for the credential specs"; exit 1; }
 
 build/test_%: test/test_%.c src/%.c src/%.h
 	@mkdir -p build
@@ -113,6 +116,8 @@ install: all
 	install -m 0644 lua/bedrock/*.lua $(DESTDIR)$(LUADIR)/bedrock/
 	install -d $(DESTDIR)$(LUADIR)/bedrock/schemas
 	install -m 0644 lua/bedrock/schemas/*.lua $(DESTDIR)$(LUADIR)/bedrock/schemas/
+	install -d $(DESTDIR)$(LUADIR)/bedrock/providers
+	install -m 0644 lua/bedrock/providers/*.lua $(DESTDIR)$(LUADIR)/bedrock/providers/
 
 clean:
 	rm -rf build build-asan

@@ -106,6 +106,7 @@ describe("credential chain", function()
   ]]
   local function resolve(env, cfg)
     env.HOME = env.HOME or dir
+    env.AWS_EC2_METADATA_DISABLED = "true"  -- no instance metadata beyond loopback
     return child.run(env, "local CFG = " .. (cfg or "{}") .. "\n" .. code)
   end
 
@@ -143,7 +144,7 @@ describe("credential chain", function()
   it("fails with CredentialsError listing each provider and why", function()
     local r = resolve({ AWS_SHARED_CREDENTIALS_FILE = dir .. "/none", AWS_CONFIG_FILE = dir .. "/none" })
     assert.are.equal("CredentialsError", r.err)
-    for _, name in ipairs{ "explicit", "environment", "shared%-credentials%-file", "config%-file" } do
+    for _, name in ipairs{ "explicit", "environment", "shared%-credentials%-file", "config%-file", "imds" } do
       assert.matches(name, r.msg)
     end
   end)

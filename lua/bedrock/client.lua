@@ -5,7 +5,7 @@
 local core = require "bedrock.core"
 local cjson = require "cjson"
 local config = require "bedrock.config"
-local credentials = require "bedrock.credentials"
+local credcache = require "bedrock.credcache"
 local errors = require "bedrock.errors"
 local retry = require "bedrock.retry"
 local scheduler = require "bedrock.scheduler"
@@ -153,6 +153,12 @@ local function make(user_config, driver, kind)
   local cfg = config.build(user_config)
   local self = setmetatable({ config = cfg, driver = driver, kind = kind,
     ledger = usage.new(cfg.budget, cfg.on_usage) }, Client)
+  -- credentials are fetched per request through this cache (refresh ahead
+  -- of expiry, single-flight across async tasks)
+  self.credcache = credcache.new(function()
+    return { config = cfg, profile_name = cfg.profile_name, driver = self.driver,
+      env_disabled = cfg.profile_explicit }
+  end)
   return self
 end
 
@@ -169,7 +175,8 @@ end
 function Client:__tostring()
   return string.format("%s(region=%s, endpoint=%s, credentials=%s)", self.kind,
     self.config.region_name, self.config.endpoint_url,
-    self.creds and self.creds.source or "unresolved")
+    self.config.auth == "bearer" and self.config.bearer_source
+      or (self.credcache.creds and self.credcache.creds.source) or "unresolved")
 end
 
 function Client:close()
@@ -181,18 +188,17 @@ end
 Client.__close = Client.close
 Client.__gc = Client.close
 
---- The credentials in force (resolved once, then cached).
+--- The SigV4 credentials in force: resolved on first use, then cached and
+-- refreshed ahead of expiry (bedrock.credcache). creds | nil, err.
 function Client:credentials()
-  if not self.creds then
-    local creds, err = credentials.resolve{ config = self.config, profile_name = self.config.profile_name }
-    if not creds then return nil, err end
-    self.creds = creds
-  end
-  return self.creds
+  return self.credcache:get()
 end
 
---- Name of the provider that supplied the credentials.
+--- Name of the provider that supplied the credentials ("explicit",
+-- "environment", "assume-role", ..., or "bearer-token-config" /
+-- "bearer-token-env" when a Bedrock API key is in use).
 function Client:credentials_source()
+  if self.config.auth == "bearer" then return self.config.bearer_source end
   local creds, err = self:credentials()
   if not creds then return nil, err end
   return creds.source
@@ -202,15 +208,21 @@ end
 function Client:start(req)
   if self.closed then return nil, errors.invalid("the client is closed") end
   local engine = self.driver.engine()
-  local creds, err = self:credentials()
-  if not creds then return nil, err end
   local cfg = self.config
   local method = req.method or "POST"
   local url = cfg.endpoint_url .. req.path .. (req.query and ("?" .. req.query) or "")
-  local signed = core.sigv4_sign{
-    method = method, url = url, headers = req.headers, body = req.body,
-    region = cfg.region_name, service = "bedrock", credentials = creds,
-  }
+  local signed
+  if cfg.auth == "bearer" then
+    -- a Bedrock API key: the token is the whole authorization, no SigV4
+    signed = { Authorization = "Bearer " .. cfg.bearer_token }
+  else
+    local creds, err = self:credentials()
+    if not creds then return nil, err end
+    signed = core.sigv4_sign{
+      method = method, url = url, headers = req.headers, body = req.body,
+      region = cfg.region_name, service = "bedrock", credentials = creds,
+    }
+  end
   local lines, n = {}, 0
   for k, v in pairs(req.headers) do n = n + 1; lines[n] = k .. ": " .. v end
   for k, v in pairs(signed) do n = n + 1; lines[n] = k .. ": " .. v end

@@ -1,12 +1,17 @@
 --- Client configuration: validate the user's table, fill in the defaults the
 -- way the AWS SDKs do, and never show a secret in tostring.
 local errors = require "bedrock.errors"
+local endpoint = require "bedrock.endpoint"
 local profile = require "bedrock.profile"
 
 local config = {}
 
 local function is_string(v) return type(v) == "string" end
 local function is_nonneg_int(v) return math.type(v) == "integer" and v >= 0 end
+local function is_boolean(v) return type(v) == "boolean" end
+local function is_positive_int(v) return math.type(v) == "integer" and v >= 1 end
+local RETRY_MODES = { standard = true, adaptive = true, legacy = true }
+local function is_retry_mode(v) return RETRY_MODES[v] == true end
 local function is_positive_number(v) return type(v) == "number" and v > 0 and v == v and v ~= math.huge end
 
 -- field = { check, description }
@@ -23,10 +28,15 @@ local fields = {
   -- usage budget and hook (bedrock.usage; budget's own keys are checked there)
   budget            = { function(v) return type(v) == "table" end, "a table" },
   on_usage          = { function(v) return type(v) == "function" end, "a function" },
+  bearer_token      = { is_string, "a string (a Bedrock API key)" },
+  max_attempts      = { is_positive_int, "a positive integer (attempts, the first included)" },
+  retry_mode        = { is_retry_mode, '"standard", "adaptive" or "legacy"' },
+  use_fips_endpoint = { is_boolean, "a boolean" },
+  use_dualstack_endpoint = { is_boolean, "a boolean" },
 }
 config.fields = fields
 
-local SECRET = { secret_access_key = true, session_token = true }
+local SECRET = { secret_access_key = true, session_token = true, bearer_token = true }
 
 local Config = { __name = "bedrock.config" }
 Config.__index = Config
@@ -47,6 +57,10 @@ end
 local function fail(msg) error(errors.invalid(msg), 3) end
 
 local function has_control(s) return s:find("[%z\r\n]") ~= nil end
+local function env_nonempty(name)
+  local v = os.getenv(name)
+  return v ~= "" and v or nil
+end
 
 --- Validate and complete a user config. Raises an InvalidParameter error
 -- object naming the key on a wrong type or an unknown key.
@@ -85,24 +99,81 @@ function config.build(user)
     if not b then fail(msg) end
     c.budget = b
   end
-  c.max_retries = c.max_retries or 3
   c.timeout = c.timeout or 30
   if c.validate == nil then c.validate = true end   -- model-specific body checks (validate.lua)
+  c.profile_explicit = c.profile_name ~= nil
   c.profile_name = profile.name(c.profile_name)
+  -- a file that exists but cannot be read is reported by the credential
+  -- chain; settings read here treat it as empty
+  local files = profile.files() or { profiles = {}, config = {}, credentials = {} }
 
   -- region: config, AWS_REGION, AWS_DEFAULT_REGION, the profile, us-west-2
-  local region = c.region_name or os.getenv("AWS_REGION") or os.getenv("AWS_DEFAULT_REGION")
-  if not region or region == "" then
-    local sections = profile.load(profile.config_path())
-    local section = sections and profile.config_section(sections, c.profile_name)
-    region = section and type(section.region) == "string" and section.region or nil
-  end
-  if not region or region == "" then region = "us-west-2" end
-  if not region:match("^[%w%-]+$") then
+  local region = c.region_name or env_nonempty("AWS_REGION") or env_nonempty("AWS_DEFAULT_REGION")
+    or profile.get(files, c.profile_name, "region") or "us-west-2"
+  if not region:match("^[%w][%w%-]*$") then
     fail("region '" .. region .. "' is not a valid region name")
   end
   c.region_name = region
-  c.endpoint_url = c.endpoint_url or ("https://bedrock-runtime." .. region .. ".amazonaws.com")
+
+  -- endpoint: config, then the configured ones, then the rule (FIPS, dual-stack)
+  if not c.endpoint_url then
+    local configured = endpoint.configured(files, c.profile_name, "Bedrock Runtime")
+    if configured then
+      if has_control(configured) or not configured:match("^https?://[^/]+") then
+        fail("the configured endpoint URL '" .. configured .. "' must start with http:// or https:// and name a host")
+      end
+      c.endpoint_url = configured:gsub("/+$", "")
+    else
+      local fips, dualstack = endpoint.variants(files, c.profile_name)
+      if c.use_fips_endpoint ~= nil then fips = c.use_fips_endpoint end
+      if c.use_dualstack_endpoint ~= nil then dualstack = c.use_dualstack_endpoint end
+      c.endpoint_url = endpoint.from_rules("bedrock-runtime", region, fips, dualstack)
+    end
+  end
+
+  -- retries: max_retries counts retries, max_attempts (AWS_MAX_ATTEMPTS)
+  -- counts attempts with the first: max_retries = max_attempts - 1.
+  -- Precedence: max_retries in the config, max_attempts in the config,
+  -- AWS_MAX_ATTEMPTS, the profile's max_attempts, then 3 retries.
+  if not c.max_retries then
+    local attempts, from = c.max_attempts, "config key 'max_attempts'"
+    if not attempts then
+      local v = env_nonempty("AWS_MAX_ATTEMPTS")
+      from = "AWS_MAX_ATTEMPTS"
+      if not v then
+        v = profile.get(files, c.profile_name, "max_attempts")
+        from = "the profile's max_attempts"
+      end
+      if v then
+        attempts = math.tointeger(tonumber(v))
+        if not attempts or attempts < 1 then
+          fail(from .. " must be a positive integer, got '" .. v .. "'")
+        end
+      end
+    end
+    c.max_retries = attempts and attempts - 1 or 3
+  end
+  if not c.retry_mode then
+    local v, from = env_nonempty("AWS_RETRY_MODE"), "AWS_RETRY_MODE"
+    if not v then v, from = profile.get(files, c.profile_name, "retry_mode"), "the profile's retry_mode" end
+    if v and not RETRY_MODES[v] then
+      fail(from .. ' must be "standard", "adaptive" or "legacy", got \'' .. v .. "'")
+    end
+    c.retry_mode = v or "standard"
+  end
+
+  -- Bedrock API keys: bearer_token in the config, else
+  -- AWS_BEARER_TOKEN_BEDROCK (botocore prefers it to SigV4 whenever it is
+  -- set, explicit keys or not); the token is kept out of tostring.
+  local token = c.bearer_token or env_nonempty("AWS_BEARER_TOKEN_BEDROCK")
+  if token then
+    if has_control(token) then fail("the Bedrock API key contains a CR, LF or NUL") end
+    c.bearer_token = token
+    c.auth = "bearer"
+    c.bearer_source = rawget(user, "bearer_token") and "bearer-token-config" or "bearer-token-env"
+  else
+    c.auth = "sigv4"
+  end
   return c
 end
 

@@ -71,9 +71,13 @@ function profile.config_path()
   return os.getenv("AWS_CONFIG_FILE") or "~/.aws/config"
 end
 
---- The profile name in force: explicit, AWS_PROFILE, then "default".
+local function nonempty(s) return type(s) == "string" and s ~= "" and s or nil end
+
+--- The profile name in force: explicit, then AWS_DEFAULT_PROFILE and
+-- AWS_PROFILE (botocore reads them in that order), then "default".
 function profile.name(explicit)
-  return explicit or os.getenv("AWS_PROFILE") or "default"
+  return explicit or nonempty(os.getenv("AWS_DEFAULT_PROFILE")) or nonempty(os.getenv("AWS_PROFILE"))
+    or "default"
 end
 
 --- The named profile's section of the config file ([default] or
@@ -83,6 +87,58 @@ function profile.config_section(sections, name)
     return sections["default"] or sections["profile default"]
   end
   return sections["profile " .. name]
+end
+
+--- Sections of the config file of one kind ("sso-session", "services"),
+-- by name: [sso-session name] -> t[name].
+function profile.named_sections(sections, kind)
+  local out = {}
+  for name, section in pairs(sections) do
+    local k, rest = name:match("^(%S+)%s+(.-)%s*$")
+    if k == kind and rest ~= "" then out[rest] = section end
+  end
+  return out
+end
+
+--- Both files merged as botocore's full_config does: the config file's
+-- profiles ([default], [profile name]) with the credentials file's [name]
+-- sections laid over them (a key in the credentials file wins).
+-- Returns { profiles = {name = section}, config = raw config sections,
+-- credentials = raw credentials sections } or nil, message when a file
+-- exists but cannot be read.
+function profile.files()
+  local cpath, kpath = profile.config_path(), profile.credentials_path()
+  local config, err = profile.load(cpath)
+  if not config then return nil, err end
+  local creds
+  creds, err = profile.load(kpath)
+  if not creds then return nil, err end
+  local profiles = {}
+  local function merge(name, section)
+    local p = profiles[name] or {}
+    for k, v in pairs(section) do p[k] = v end
+    profiles[name] = p
+  end
+  -- [profile default] counts as default, but a plain [default] wins
+  for name, section in pairs(config) do
+    local pname = name:match("^profile%s+(.-)%s*$")
+    if pname == "default" then merge("default", section) end
+  end
+  for name, section in pairs(config) do
+    local pname = name:match("^profile%s+(.-)%s*$")
+    if pname and pname ~= "default" and pname ~= "" then merge(pname, section)
+    elseif name == "default" then merge("default", section) end
+  end
+  for name, section in pairs(creds) do merge(name, section) end
+  return { profiles = profiles, config = config, credentials = creds,
+    config_path = cpath, credentials_path = kpath }
+end
+
+--- A string setting of the profile in the config file (nil when absent).
+function profile.get(files, name, key)
+  local p = files and files.profiles[name]
+  local v = p and p[key]
+  return type(v) == "string" and v ~= "" and v or nil
 end
 
 return profile

@@ -7,6 +7,7 @@ local child = {}
 local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
+child.quote = shell_quote
 
 --- Run `code` (which should print one JSON document) with exactly `env`
 -- (plus PATH, LUA_PATH, LUA_CPATH). Returns the decoded JSON.

@@ -46,6 +46,8 @@ Control routes (no auth):
     DELETE /__emulator/scenarios                                clear scenarios, counters and the request log
     POST   /__emulator/options    {"log_bodies": true|false}    also log each request's body (first 64 KiB, as
                                                                 text); DELETE /__emulator/scenarios turns it off
+    POST   /__emulator/credentials {"access_key_id", "secret_access_key", "session_token"?}  accept one
+           more identity for SigV4 (kept across resets)
     GET    /__emulator/requests                                 the request log since the last clear, in arrival
            order: {t (time.monotonic()), method, path, query, model_id (the scenario key), route ("invoke"|
            "stream"|"converse"|"converse_stream"|"count_tokens"|"apply_guardrail"|"invoke_guardrail_checks"|
@@ -1195,6 +1197,19 @@ class Emulator:
                         not isinstance(doc.get("log_bodies", False), bool):
                     raise HttpError(400, "ValidationException", 'options: {"log_bodies": true|false}')
                 self.log_bodies = doc.get("log_bodies", self.log_bodies)
+                return self.send(writer, req, 200, jh, ok)
+            if path == "/__emulator/credentials" and req.method == "POST":
+                # accept one more identity (keys minted by moto's STS or a fake IMDS, say)
+                try:
+                    doc = json.loads(req.body.decode("utf-8") or "null")
+                except (UnicodeDecodeError, ValueError) as e:
+                    raise HttpError(400, "ValidationException", "credentials are not JSON: %s" % e)
+                if (not isinstance(doc, dict) or not isinstance(doc.get("access_key_id"), str)
+                        or not isinstance(doc.get("secret_access_key"), str)
+                        or not isinstance(doc.get("session_token", ""), (str, type(None)))):
+                    raise HttpError(400, "ValidationException",
+                                    "need access_key_id and secret_access_key (strings), session_token optional")
+                CREDENTIALS[doc["access_key_id"]] = (doc["secret_access_key"], doc.get("session_token") or None)
                 return self.send(writer, req, 200, jh, ok)
             if path == "/__emulator/requests" and req.method == "GET":
                 return self.send(writer, req, 200, jh, jdump(self.log) if self.log else b"[]")

@@ -531,6 +531,20 @@ class TestAuth(Base):
         self.assertAwsError(r, 403, "UnrecognizedClientException")
         self.assertEqual(["bearer", "bad"], [e["auth"] for e in EMU.requests()])
 
+    def test_registered_credentials(self):
+        minted = ("ASIAREGISTEREDEXAMPL", "registered/secret/EXAMPLE000000000000000", "registered-token==")
+        r = signed(None, CLAUDE_PATH + "/invoke", creds=minted)
+        self.assertAwsError(r, 403, "UnrecognizedClientException")
+        doc = {"access_key_id": minted[0], "secret_access_key": minted[1], "session_token": minted[2]}
+        self.assertEqual(200, EMU.control("POST", "/__emulator/credentials", doc).status)
+        r = signed(None, CLAUDE_PATH + "/invoke", creds=minted)
+        self.assertEqual(200, r.status, r.body)
+        r = signed(None, CLAUDE_PATH + "/invoke", creds=(minted[0], minted[1], "another-token"))
+        self.assertAwsError(r, 403, "UnrecognizedClientException")
+        EMU.reset()                                       # kept across resets
+        self.assertEqual(200, signed(None, CLAUDE_PATH + "/invoke", creds=minted).status)
+        self.assertEqual(400, EMU.control("POST", "/__emulator/credentials", {"access_key_id": 1}).status)
+
     def test_unknown_route(self):
         r = signed(None, CLAUDE_PATH + "/converse-nope")
         self.assertAwsError(r, 404, "UnknownOperationException")

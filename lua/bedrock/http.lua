@@ -1,0 +1,61 @@
+--- One small HTTP exchange for the credential providers (STS, IMDS, the
+-- container endpoint, the SSO portal), over the project's one libcurl
+-- engine. The caller's driver decides how to wait: a sync client pumps its
+-- own engine; an async client yields its task to the scheduler, so other
+-- tasks keep running while the credentials are fetched.
+local core = require "bedrock.core"
+local errors = require "bedrock.errors"
+local scheduler = require "bedrock.scheduler"
+
+local http = {}
+
+--- A driver for code that runs outside any client: inside a bedrock task
+-- it waits through the scheduler, elsewhere it pumps a private engine.
+function http.default_driver()
+  local ok = pcall(scheduler.current_task)
+  if ok then
+    return { engine = scheduler.engine, wait = scheduler.wait_transfer, sleep = scheduler.sleep }
+  end
+  local engine
+  return {
+    engine = function()
+      if not engine then engine = core.engine() end
+      return engine
+    end,
+    wait = function() engine:pump(1000) end,
+    sleep = core.sleep,
+  }
+end
+
+--- fetch(driver, { method, url, headers = { name = value }, body, timeout })
+-- -> { status, headers, body } | nil, err (ConnectionError or TimeoutError,
+-- with err.phase "connect" or "read"). Any HTTP status is a response.
+-- `timeout` (seconds) bounds the connect and the whole exchange.
+function http.fetch(driver, req)
+  driver = driver or http.default_driver()
+  local lines = {}
+  for k, v in pairs(req.headers or {}) do lines[#lines + 1] = k .. ": " .. v end
+  -- curl adds "Expect: 100-continue" to larger bodies; STS and the fakes do
+  -- not need the extra round trip
+  lines[#lines + 1] = "Expect:"
+  local ms = math.floor((req.timeout or 5) * 1000 + 0.5)
+  local x, xerr = driver.engine():request{
+    method = req.method or "GET", url = req.url, headers = lines, body = req.body,
+    connect_timeout_ms = ms, total_timeout_ms = ms, idle_timeout_ms = ms,
+  }
+  if not x then return nil, errors.invalid(tostring(xerr)) end
+  while x:state() == "running" do driver.wait(x) end
+  if x:state() == "failed" then
+    local code, detail, sub = x:error()
+    local err = errors.new{ code = code or "ConnectionError",
+      message = (req.what or req.url) .. ": " .. tostring(detail or "the transfer failed") }
+    if code == "TimeoutError" then err.phase = sub end
+    x:close()
+    return nil, err
+  end
+  local resp = { status = (x:status()), headers = x:headers(), body = x:body() }
+  x:close()
+  return resp
+end
+
+return http
