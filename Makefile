@@ -28,7 +28,8 @@ DEB_PKGS    := gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev lib
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;./?.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps test test-c test-lua test-emulator demo bench install clean asan test-asan valgrind emulator
+.PHONY: all deps test test-c test-lua test-emulator demo bench install clean asan test-asan valgrind emulator \
+        fuzz fuzz-build fuzz-seeds soak
 
 all: build/bedrock/core.so
 
@@ -99,6 +100,40 @@ bench: deps all build/bench_sigv4 build/bench_decode
 	build/bench_sigv4
 	build/bench_decode
 	$(LUA) bench/bench_lua.lua
+
+# libFuzzer targets (fuzz/): the event-stream decoder and the SigV4 signer,
+# built with clang under ASan + UBSan. `make fuzz` seeds each corpus from
+# $(TESTDATA) and runs each target FUZZ_SECONDS; a crash leaves its input in
+# build/fuzz/artifacts/ and fails the target. The corpora stay in build/.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := eventstream sigv4
+FUZZ_FLAGS   := -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fno-omit-frame-pointer \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(WARN) -Isrc
+
+build/fuzz/fuzz_%: fuzz/fuzz_%.c src/%.c src/%.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/$*.c -lcrypto -lz
+
+fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+
+fuzz-seeds:
+	$(PYTHON) fuzz/seeds.py $(TESTDATA) build/fuzz/seeds
+
+fuzz: fuzz-build fuzz-seeds
+	@mkdir -p build/fuzz/artifacts
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus/$$t; \
+	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	  if ASAN_OPTIONS=detect_leaks=1 build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	       -print_final_stats=1 -artifact_prefix=build/fuzz/artifacts/$$t- \
+	       build/fuzz/corpus/$$t build/fuzz/seeds/$$t > build/fuzz/$$t.log 2>&1; then \
+	    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ *DONE)' build/fuzz/$$t.log; \
+	    echo "fuzz_$$t: 1 passed, 0 failed"; \
+	  else \
+	    tail -n 60 build/fuzz/$$t.log; echo "fuzz_$$t: 0 passed, 1 failed"; exit 1; \
+	  fi; \
+	done
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/bedrock $(DESTDIR)$(LUADIR)/bedrock
