@@ -167,10 +167,19 @@ function Client:start(req)
   if not creds then return nil, err end
   local cfg = self.config
   local url = cfg.endpoint_url .. req.path
-  local signed = core.sigv4_sign{
+  for _, k in ipairs{ "access_key_id", "secret_access_key", "session_token" } do
+    -- credentials from the environment or a file reach the wire (the key id
+    -- and token as header values): refuse control bytes, naming no value
+    if type(creds[k]) == "string" and creds[k]:find("[%z\r\n]") then
+      return nil, errors.new{ code = "CredentialsError",
+        message = "the " .. k .. " from " .. tostring(creds.source) .. " contains a CR, LF or NUL" }
+    end
+  end
+  local ok, signed = pcall(core.sigv4_sign, {
     method = "POST", url = url, headers = req.headers, body = req.body,
     region = cfg.region_name, service = "bedrock", credentials = creds,
-  }
+  })
+  if not ok then return nil, errors.invalid("cannot sign the request: " .. tostring(signed)) end
   local lines, n = {}, 0
   for k, v in pairs(req.headers) do n = n + 1; lines[n] = k .. ": " .. v end
   for k, v in pairs(signed) do n = n + 1; lines[n] = k .. ": " .. v end
@@ -180,6 +189,7 @@ function Client:start(req)
     method = "POST", url = url, headers = lines, body = req.body,
     stream = req.stream, unwrap_chunks = req.stream,
     connect_timeout_ms = ms, idle_timeout_ms = ms,
+    ca_file = cfg.ca_file, ca_path = cfg.ca_path,
   }
   if not x then return nil, errors.invalid(xerr) end
   return x

@@ -19,6 +19,8 @@ local fields = {
   max_retries       = { is_nonneg_int, "a non-negative integer" },
   timeout           = { is_positive_number, "a positive number of seconds" },
   endpoint_url      = { is_string, "a string (http:// or https:// URL)" },
+  ca_file           = { is_string, "a string (path of a PEM file of CA certificates)" },
+  ca_path           = { is_string, "a string (path of a directory of hashed CA certificates)" },
 }
 config.fields = fields
 
@@ -75,6 +77,20 @@ function config.build(user)
       fail("config key 'endpoint_url' must start with http:// or https:// and name a host")
     end
     c.endpoint_url = c.endpoint_url:gsub("/+$", "")
+  end
+  -- TLS trust: checked now, so a typo is a config error, not a failed call
+  for key, want_dir in pairs{ ca_file = false, ca_path = true } do
+    local path = c[key]
+    if path ~= nil then
+      local f, err = io.open(path, "rb")
+      if not f then fail("config key '" .. key .. "': cannot open " .. tostring(err)) end
+      local _, _, errno = f:read(0)
+      f:close()
+      local is_dir = errno == 21       -- EISDIR
+      if is_dir ~= want_dir then
+        fail("config key '" .. key .. "': " .. path .. (want_dir and " is not a directory" or " is a directory"))
+      end
+    end
   end
   c.max_retries = c.max_retries or 3
   c.timeout = c.timeout or 30
