@@ -77,6 +77,18 @@ static const char *opt_string(lua_State *L, int t, const char *k,
   return s;
 }
 
+/* opt_string for values C reads up to a NUL: one inside would silently cut
+** the value short, so it raises (naming the field, never showing it). */
+static const char *opt_cstring(lua_State *L, int t, const char *k,
+                               const char *def)
+{
+  size_t len;
+  const char *s = opt_string(L, t, k, def, &len);
+  if(s && strlen(s) != len)
+    luaL_error(L, "field '%s' contains a NUL byte", k);
+  return s;
+}
+
 static lua_Integer opt_integer(lua_State *L, int t, const char *k,
                                lua_Integer def)
 {
@@ -163,22 +175,35 @@ static int lengine_close(lua_State *L)
 
 /* request{ method, url, headers = {"Name: value", ...}, body, stream,
 **          connect_timeout_ms, idle_timeout_ms, total_timeout_ms,
-**          high_water, unwrap_chunks } */
+**          high_water, unwrap_chunks, ca_file, ca_path }
+** -> Transfer | nil, err (a CR, LF or NUL in the method, URL, a header or
+**    a CA path: nothing is sent) */
 static int lengine_request(lua_State *L)
 {
   struct lengine *le = check_engine(L, 1);
   struct xfer_options o;
   struct lxfer *lx;
   const char **hv = NULL;
+  const char *nul = NULL;         /* the first field holding a NUL byte */
   char err[256];
+  size_t len;
   lua_Integer n = 0, i;
 
   luaL_checktype(L, 2, LUA_TTABLE);
   memset(&o, 0, sizeof(o));
-  o.method = opt_string(L, 2, "method", "POST", NULL);
-  o.url = opt_string(L, 2, "url", NULL, NULL);
+  o.method = opt_string(L, 2, "method", "POST", &len);
+  nul = strlen(o.method) != len ? "method" : NULL;
+  o.url = opt_string(L, 2, "url", NULL, &len);
   if(!o.url)
     return luaL_error(L, "field 'url' is required");
+  if(strlen(o.url) != len)
+    nul = "url";
+  o.ca_file = opt_string(L, 2, "ca_file", NULL, &len);
+  if(o.ca_file && strlen(o.ca_file) != len)
+    nul = "ca_file";
+  o.ca_path = opt_string(L, 2, "ca_path", NULL, &len);
+  if(o.ca_path && strlen(o.ca_path) != len)
+    nul = "ca_path";
   o.body = opt_string(L, 2, "body", NULL, &o.body_len);
   o.stream = opt_bool(L, 2, "stream", 0);
   o.connect_timeout_ms = (long)opt_integer(L, 2, "connect_timeout_ms", 0);
@@ -201,12 +226,20 @@ static int lengine_request(lua_State *L)
     for(i = 1; i <= n; i++) {
       if(lua_geti(L, -2, i) != LUA_TSTRING)
         return luaL_error(L, "headers[%d] must be a string", (int)i);
-      hv[i - 1] = lua_tostring(L, -1);
+      hv[i - 1] = lua_tolstring(L, -1, &len);
+      if(strlen(hv[i - 1]) != len && !nul)
+        nul = "a header";
       lua_pop(L, 1);  /* anchored in the headers table */
     }
   }
   o.headers = hv;
   o.nheaders = (size_t)n;
+  if(nul) {
+    /* C would read the string only up to the NUL: refuse, send nothing */
+    lua_pushnil(L);
+    lua_pushfstring(L, "NUL byte in %s", nul);
+    return 2;
+  }
   lx->x = xfer_new(le->e, &o, err, sizeof(err));
   if(!lx->x) {
     lua_pushnil(L);
@@ -549,13 +582,13 @@ static int lsigv4_sign(lua_State *L)
   luaL_checktype(L, 1, LUA_TTABLE);
   memset(&r, 0, sizeof(r));
   memset(&c, 0, sizeof(c));
-  r.method = opt_string(L, 1, "method", "POST", NULL);
-  url = opt_string(L, 1, "url", NULL, NULL);
+  r.method = opt_cstring(L, 1, "method", "POST");
+  url = opt_cstring(L, 1, "url", NULL);
   if(!url)
     return luaL_error(L, "field 'url' is required");
   body = opt_string(L, 1, "body", "", &body_len);
-  r.region = opt_string(L, 1, "region", NULL, NULL);
-  r.service = opt_string(L, 1, "service", "bedrock", NULL);
+  r.region = opt_cstring(L, 1, "region", NULL);
+  r.service = opt_cstring(L, 1, "service", "bedrock");
   if(!r.region)
     return luaL_error(L, "field 'region' is required");
   r.time = (int64_t)opt_integer(L, 1, "time", (lua_Integer)time(NULL));
@@ -564,9 +597,9 @@ static int lsigv4_sign(lua_State *L)
   debug = opt_bool(L, 1, "debug", 0);
   if(lua_getfield(L, 1, "credentials") != LUA_TTABLE)
     return luaL_error(L, "field 'credentials' must be a table");
-  c.access_key_id = opt_string(L, -1, "access_key_id", NULL, NULL);
-  c.secret_access_key = opt_string(L, -1, "secret_access_key", NULL, NULL);
-  c.session_token = opt_string(L, -1, "session_token", NULL, NULL);
+  c.access_key_id = opt_cstring(L, -1, "access_key_id", NULL);
+  c.secret_access_key = opt_cstring(L, -1, "secret_access_key", NULL);
+  c.session_token = opt_cstring(L, -1, "session_token", NULL);
   if(!c.access_key_id || !c.secret_access_key)
     return luaL_error(L, "credentials need access_key_id and secret_access_key");
   lua_pop(L, 1);  /* strings stay anchored in the caller's table */

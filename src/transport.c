@@ -378,13 +378,15 @@ static enum xfer_error classify(CURLcode rc)
   case CURLE_COULDNT_RESOLVE_HOST:
   case CURLE_COULDNT_RESOLVE_PROXY:
   case CURLE_COULDNT_CONNECT:
-  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_SSL_CONNECT_ERROR:     /* a handshake cut short may be transient */
+  case CURLE_SSL_CIPHER:
+    return XFER_ERR_CONNECT;
   case CURLE_PEER_FAILED_VERIFICATION:
   case CURLE_SSL_CACERT_BADFILE:
   case CURLE_SSL_CERTPROBLEM:
-  case CURLE_SSL_CIPHER:
   case CURLE_SSL_ISSUER_ERROR:
-    return XFER_ERR_CONNECT;
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    return XFER_ERR_TLS;
   case CURLE_OPERATION_TIMEDOUT:
     return XFER_ERR_TIMEOUT;
   case CURLE_RECV_ERROR:
@@ -428,6 +430,13 @@ static void on_done(struct xfer *x, CURLcode rc)
     curl_off_t connected = 0;
     curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connected);
     x->connect_phase = connected == 0;
+  }
+  if(classify(rc) == XFER_ERR_TLS) {
+    char msg[CURL_ERROR_SIZE + 64];
+    snprintf(msg, sizeof(msg), "TLS certificate verification failed: %s",
+             x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+    finish(x, XFER_FAILED, XFER_ERR_TLS, msg);
+    return;
   }
   finish(x, XFER_FAILED, classify(rc),
          x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
@@ -578,6 +587,20 @@ struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
   curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_write);
   curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
   curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  /* Redirects are not followed (libcurl's default, stated here), so an
+  ** https endpoint is never left for an http one the user did not give. */
+  curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
+  /* TLS verification is always on: peer chain and host name. */
+  curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+  if(o->ca_file && curl_easy_setopt(x->easy, CURLOPT_CAINFO, o->ca_file) != CURLE_OK) {
+    snprintf(err, errlen, "libcurl refused the CA file");
+    goto fail;
+  }
+  if(o->ca_path && curl_easy_setopt(x->easy, CURLOPT_CAPATH, o->ca_path) != CURLE_OK) {
+    snprintf(err, errlen, "libcurl refused the CA directory");
+    goto fail;
+  }
   curl_easy_setopt(x->easy, CURLOPT_TCP_NODELAY, 1L);
   if(o->stream)
     curl_easy_setopt(x->easy, CURLOPT_BUFFERSIZE, (long)XFER_STREAM_BUFFER);
@@ -769,6 +792,7 @@ const char *xfer_errname(enum xfer_error err)
   case XFER_ERR_TRUNCATED: return "EventStreamError";
   case XFER_ERR_TOO_LARGE: return "ResponseTooLarge";
   case XFER_ERR_ABORTED: return "Aborted";
+  case XFER_ERR_TLS: return "TLSError";
   default: return "ConnectionError";
   }
 }

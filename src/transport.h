@@ -37,7 +37,9 @@ enum xfer_error {
   XFER_ERR_TRUNCATED,     /* the response ended inside an event-stream frame */
   XFER_ERR_TOO_LARGE,     /* a non-stream body over XFER_MAX_BODY */
   XFER_ERR_ABORTED,       /* closed by the caller */
-  XFER_ERR_OTHER          /* anything else libcurl reported */
+  XFER_ERR_OTHER,         /* anything else libcurl reported */
+  XFER_ERR_TLS            /* the server's certificate was not trusted (or the CA
+                          ** file/directory could not be used): not transient */
 };
 
 #define XFER_MAX_BODY (256u * 1024u * 1024u)
@@ -56,6 +58,11 @@ struct xfer_options {
   long idle_timeout_ms;           /* longest silence waiting for or reading the response; 0: none */
   long total_timeout_ms;          /* whole transfer; 0: none */
   size_t high_water;              /* stream: queued frame bytes before pausing; 0: default */
+  /* TLS: the peer and its host name are always verified. These replace
+  ** (ca_file) or add to (ca_path) libcurl's default trust store; NULL:
+  ** libcurl's default. */
+  const char *ca_file;            /* PEM bundle (CURLOPT_CAINFO) */
+  const char *ca_path;            /* hashed directory, c_rehash / openssl rehash (CURLOPT_CAPATH) */
 };
 
 /* Engines. NULL on out of memory. Freeing an engine aborts and detaches its

@@ -214,14 +214,25 @@ function Client:start(req)
   local signed
   if cfg.auth == "bearer" then
     -- a Bedrock API key: the token is the whole authorization, no SigV4
+    -- (config refuses CR, LF and NUL in it)
     signed = { Authorization = "Bearer " .. cfg.bearer_token }
   else
     local creds, err = self:credentials()
     if not creds then return nil, err end
-    signed = core.sigv4_sign{
+    for _, k in ipairs{ "access_key_id", "secret_access_key", "session_token" } do
+      -- credentials from the environment or a file reach the wire (the key id
+      -- and token as header values): refuse control bytes, naming no value
+      if type(creds[k]) == "string" and creds[k]:find("[%z\r\n]") then
+        return nil, errors.new{ code = "CredentialsError",
+          message = "the " .. k .. " from " .. tostring(creds.source) .. " contains a CR, LF or NUL" }
+      end
+    end
+    local ok
+    ok, signed = pcall(core.sigv4_sign, {
       method = method, url = url, headers = req.headers, body = req.body,
       region = cfg.region_name, service = "bedrock", credentials = creds,
-    }
+    })
+    if not ok then return nil, errors.invalid("cannot sign the request: " .. tostring(signed)) end
   end
   local lines, n = {}, 0
   for k, v in pairs(req.headers) do n = n + 1; lines[n] = k .. ": " .. v end
@@ -232,6 +243,7 @@ function Client:start(req)
     method = method, url = url, headers = lines, body = req.body,
     stream = req.stream, unwrap_chunks = req.stream and not req.events,
     connect_timeout_ms = ms, idle_timeout_ms = ms,
+    ca_file = cfg.ca_file, ca_path = cfg.ca_path,
   }
   if not x then return nil, errors.invalid(xerr) end
   return x

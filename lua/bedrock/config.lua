@@ -33,6 +33,8 @@ local fields = {
   retry_mode        = { is_retry_mode, '"standard", "adaptive" or "legacy"' },
   use_fips_endpoint = { is_boolean, "a boolean" },
   use_dualstack_endpoint = { is_boolean, "a boolean" },
+  ca_file           = { is_string, "a string (path of a PEM file of CA certificates)" },
+  ca_path           = { is_string, "a string (path of a directory of hashed CA certificates)" },
 }
 config.fields = fields
 
@@ -98,6 +100,20 @@ function config.build(user)
     local b, msg = require("bedrock.usage").check_budget(c.budget)
     if not b then fail(msg) end
     c.budget = b
+  end
+  -- TLS trust: checked now, so a typo is a config error, not a failed call
+  for key, want_dir in pairs{ ca_file = false, ca_path = true } do
+    local path = c[key]
+    if path ~= nil then
+      local f, err = io.open(path, "rb")
+      if not f then fail("config key '" .. key .. "': cannot open " .. tostring(err)) end
+      local _, _, errno = f:read(0)
+      f:close()
+      local is_dir = errno == 21       -- EISDIR
+      if is_dir ~= want_dir then
+        fail("config key '" .. key .. "': " .. path .. (want_dir and " is not a directory" or " is a directory"))
+      end
+    end
   end
   c.timeout = c.timeout or 30
   if c.validate == nil then c.validate = true end   -- model-specific body checks (validate.lua)

@@ -2,6 +2,7 @@
 --
 --   local emulator = require "spec.support.emulator"
 --   local emu = emulator.start()     -- or emulator.shared(): one instance per process
+--   emulator.start{ tls_cert = pem, tls_key = key, tls_ca = ca }  -- https (see start)
 --   emu.url, emu.port
 --   emu:scenario(model_id, { fail_first = 2, ... })
 --   emu:reset()
@@ -67,19 +68,26 @@ function emulator.start(opts)
   -- or else leaves its exit status in the exit file for the loop below.
   -- `env -u LD_PRELOAD`: under `make test-asan` the sanitizer runtimes are preloaded for
   -- this process; the emulator is not ours to sanitize (CPython deadlocks with them).
-  local cmd = string.format("env -u LD_PRELOAD %s %s --port 0 --port-file %s --exit-on-stdin-eof --parent-pid $PPID --quiet;"
+  -- opts.tls_cert / opts.tls_key: serve https (emu.url is then https://127.0.0.1:<port>);
+  -- opts.tls_ca: the CA the control calls trust (without it they skip verification).
+  local tls = ""
+  if opts.tls_cert then
+    tls = " --tls-cert " .. quote(opts.tls_cert) .. (opts.tls_key and (" --tls-key " .. quote(opts.tls_key)) or "")
+  end
+  local cmd = string.format("env -u LD_PRELOAD %s %s --port 0 --port-file %s --exit-on-stdin-eof --parent-pid $PPID --quiet%s;"
     .. " s=$?; if [ -e %s ]; then rm -f %s %s; else echo $s > %s; fi",
-    python, quote(opts.script or emulator.script), quote(port_file),
+    python, quote(opts.script or emulator.script), quote(port_file), tls,
     quote(port_file), quote(port_file), quote(base), quote(exit_file))
   local pipe = assert(io.popen(cmd, "w"))
-  local self = setmetatable({ pipe = pipe, base = base, port_file = port_file, exit_file = exit_file }, Emulator)
+  local self = setmetatable({ pipe = pipe, base = base, port_file = port_file, exit_file = exit_file,
+    scheme = opts.tls_cert and "https" or "http", tls_ca = opts.tls_ca }, Emulator)
   local deadline = os.time() + (opts.timeout or 10)
   while true do
     local text = read_file(port_file)
     local port = text and tonumber(text:match("^%s*(%d+)"))
     if port then
       self.port = port
-      self.url = "http://127.0.0.1:" .. port
+      self.url = self.scheme .. "://127.0.0.1:" .. port
       return self
     end
     local status = read_file(exit_file)
@@ -108,6 +116,9 @@ function Emulator:call(method, path, body)
   if self.stopped then error("emulator: already stopped", 3) end
   local data_file
   local parts = { "env -u LD_PRELOAD curl -sS --noproxy '*' --max-time 30 -X", method }
+  if self.scheme == "https" then
+    parts[#parts + 1] = self.tls_ca and ("--cacert " .. quote(self.tls_ca)) or "--insecure"
+  end
   if body then
     data_file = os.tmpname()
     local f = assert(io.open(data_file, "wb"))

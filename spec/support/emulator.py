@@ -1822,8 +1822,13 @@ def write_port_file(path, port):
 async def serve(args):
     emu = Emulator(quiet=args.quiet)
     loop = asyncio.get_running_loop()
+    tls = None
+    if args.tls_cert:
+        import ssl
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     server = await loop.create_server(lambda: HttpConnection(emu), host="127.0.0.1", port=args.port,
-                                      backlog=2048)
+                                      backlog=2048, ssl=tls)
     port = server.sockets[0].getsockname()[1]
     stop = loop.create_future()
 
@@ -1868,7 +1873,7 @@ async def serve(args):
     if args.port_file:
         write_port_file(args.port_file, port)
     if not args.quiet:
-        sys.stderr.write("emulator listening on http://127.0.0.1:%d\n" % port)
+        sys.stderr.write("emulator listening on %s://127.0.0.1:%d\n" % ("https" if tls else "http", port))
         sys.stderr.flush()
     try:
         await stop
@@ -1891,7 +1896,11 @@ def main(argv=None):
     ap.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin reaches EOF")
     ap.add_argument("--parent-pid", type=int, help="exit when the process with this id has gone")
     ap.add_argument("--quiet", action="store_true", help="no banner and no access log on stderr")
+    ap.add_argument("--tls-cert", help="serve https with this PEM certificate (chain)")
+    ap.add_argument("--tls-key", help="the PEM private key of --tls-cert (default: in the same file)")
     args = ap.parse_args(argv)
+    if args.tls_key and not args.tls_cert:
+        ap.error("--tls-key needs --tls-cert")
     raise_nofile_limit()
     try:
         asyncio.run(serve(args))

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Write the libFuzzer seed corpora from the shared test data.
+
+    python3 fuzz/seeds.py TESTDATA OUTDIR
+
+OUTDIR/eventstream/ gets every event-stream fixture (positive and negative)
+behind a split byte, all positive frames back to back, and Bedrock-shaped
+chunk and exception frames made by the emulator's own frame writer.
+OUTDIR/sigv4/ gets every SigV4 fixture (sigv4/ and sigv4-bedrock/) in the
+input layout fuzz/fuzz_sigv4.c reads:
+
+    flags u8      bit 0 normalize, 1 double-encode the path, 2 query present,
+                  3 session token present, 5 payload hash from the secret field,
+                  6 negative time
+    time  u40     Unix seconds, big-endian
+    method, path, query, region, service, access key id, secret, token:
+                  each a u16 big-endian length and the bytes
+    then (name, value) pairs in the same u16-prefixed form, to the end.
+
+The corpora are generated, not committed: `make fuzz` rebuilds them."""
+import calendar
+import hashlib
+import json
+import os
+import struct
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "spec", "support"))
+
+
+def write(outdir, name, data):
+    with open(os.path.join(outdir, name), "wb") as f:
+        f.write(data)
+
+
+def eventstream_seeds(testdata, outdir):
+    enc = os.path.join(testdata, "eventstream", "encoded")
+    positives = []
+    for kind in ("positive", "negative"):
+        folder = os.path.join(enc, kind)
+        for case in sorted(os.listdir(folder)):
+            with open(os.path.join(folder, case), "rb") as f:
+                frame = f.read()
+            if kind == "positive":
+                positives.append(frame)
+            for split in (0x00, 0x01, 0x32, 0x73):
+                write(outdir, "%s-%s-%02x" % (kind, case, split), bytes([split]) + frame)
+    stream = b"".join(positives)
+    for split in (0x00, 0x01, 0x22, 0x53, 0x76):
+        write(outdir, "all-positive-%02x" % split, bytes([split]) + stream)
+    try:
+        import emulator
+    except ImportError:
+        return
+    inner = json.dumps({"type": "content_block_delta", "index": 0,
+                        "delta": {"type": "text_delta", "text": "Hello"}}).encode()
+    frames = [emulator.chunk_frame(inner, 0), emulator.chunk_frame(inner, 40),
+              emulator.exception_frame("throttlingException", "Too many requests")]
+    for i, f in enumerate(frames):
+        write(outdir, "bedrock-frame-%d" % i, b"\x33" + f)
+    write(outdir, "bedrock-stream", b"\x63" + b"".join(frames))
+
+
+def field(b):
+    b = b[:65535]
+    return struct.pack(">H", len(b)) + b
+
+
+def parse_request(text):
+    head, _, _body = text.partition(b"\n\n")
+    lines = head.split(b"\n")
+    first = lines[0]
+    method, _, rest = first.partition(b" ")
+    target = rest[:-len(b" HTTP/1.1")] if rest.endswith(b" HTTP/1.1") else rest
+    path, q, query = target.partition(b"?")
+    headers = []
+    for line in lines[1:]:
+        if line[:1] in (b" ", b"\t") and headers:
+            n, v = headers[-1]
+            headers[-1] = (n, v + b"\n" + line)
+            continue
+        name, _, value = line.partition(b":")
+        headers.append((name, value))
+    return method, path, (query if q else None), headers
+
+
+def sigv4_seeds(testdata, outdir):
+    for suite in ("sigv4", "sigv4-bedrock"):
+        root = os.path.join(testdata, suite)
+        if not os.path.isdir(root):
+            continue
+        for case in sorted(os.listdir(root)):
+            folder = os.path.join(root, case)
+            req_path = os.path.join(folder, "request.txt")
+            if not os.path.isfile(req_path):
+                continue
+            with open(req_path, "rb") as f:
+                method, path, query, headers = parse_request(f.read())
+            with open(os.path.join(folder, "context.json")) as f:
+                ctx = json.load(f)
+            creds = ctx["credentials"]
+            t = calendar.timegm(time.strptime(ctx["timestamp"], "%Y-%m-%dT%H:%M:%SZ"))
+            token = creds.get("token")
+            if ctx.get("omit_session_token"):
+                token = None
+            flags = (1 if ctx.get("normalize", True) else 0) \
+                | (2 if ctx.get("double_uri_encode", True) else 0) \
+                | (4 if query is not None else 0) | (8 if token else 0)
+            data = bytes([flags]) + t.to_bytes(5, "big")
+            for part in (method, path, query or b"", ctx["region"].encode(), ctx["service"].encode(),
+                         creds["access_key_id"].encode(), creds["secret_access_key"].encode(),
+                         (token or "").encode()):
+                data += field(part)
+            for name, value in headers:
+                data += field(name) + field(value)
+            write(outdir, suite + "-" + case, data)
+            # the same request with every flag flipped once
+            for bit in (1, 2, 4, 8):
+                write(outdir, "%s-%s-x%d" % (suite, case, bit), bytes([flags ^ bit]) + data[1:])
+
+
+def main(argv):
+    if len(argv) != 3:
+        sys.stderr.write(__doc__)
+        return 2
+    testdata, out = argv[1], argv[2]
+    for name, fn in (("eventstream", eventstream_seeds), ("sigv4", sigv4_seeds)):
+        d = os.path.join(out, name)
+        os.makedirs(d, exist_ok=True)
+        fn(testdata, d)
+        print("%s: %d seeds in %s" % (name, len(os.listdir(d)), d))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
