@@ -8,6 +8,7 @@ local config = {}
 local function is_string(v) return type(v) == "string" end
 local function is_nonneg_int(v) return math.type(v) == "integer" and v >= 0 end
 local function is_positive_number(v) return type(v) == "number" and v > 0 and v == v and v ~= math.huge end
+local function is_retry_mode(v) return v == "standard" or v == "adaptive" or v == "legacy" end
 
 -- field = { check, description }
 local fields = {
@@ -19,6 +20,11 @@ local fields = {
   max_retries       = { is_nonneg_int, "a non-negative integer" },
   timeout           = { is_positive_number, "a positive number of seconds" },
   endpoint_url      = { is_string, "a string (http:// or https:// URL)" },
+  -- retries (bedrock.retry) and timeouts (seconds)
+  retry_mode        = { is_retry_mode, '"standard", "adaptive" or "legacy"' },
+  connect_timeout   = { is_positive_number, "a positive number of seconds" },
+  read_timeout      = { is_positive_number, "a positive number of seconds" },
+  total_timeout     = { is_positive_number, "a positive number of seconds" },
 }
 config.fields = fields
 
@@ -78,6 +84,9 @@ function config.build(user)
   end
   c.max_retries = c.max_retries or 3
   c.timeout = c.timeout or 30
+  c.retry_mode = c.retry_mode or "standard"
+  c.connect_timeout = c.connect_timeout or c.timeout
+  c.read_timeout = c.read_timeout or c.timeout
   c.profile_name = profile.name(c.profile_name)
 
   -- region: config, AWS_REGION, AWS_DEFAULT_REGION, the profile, us-west-2

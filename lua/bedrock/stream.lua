@@ -5,10 +5,15 @@
 --
 -- A stream never ends silently short: the end of the loop means the service
 -- ended the stream cleanly; anything else raises. It is retried only while
--- no event has reached the caller.
+-- no event has reached the caller: a failure to connect, a retryable HTTP
+-- error, a reset before the first event, or an exception message before it
+-- (throttlingException, serviceUnavailableException,
+-- internalServerException, modelNotReadyException), under the client's
+-- retry policy (bedrock.retry) like a call. For the policy the attempt
+-- succeeded once the first event reaches the caller (or the stream ends
+-- cleanly without one).
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
-local retry = require "bedrock.retry"
 
 local stream = {}
 
@@ -24,13 +29,18 @@ function stream.new(client, req, err)
     client = client, req = req, attempts = 0, delivered = 0,
     started = core.now(), err = err,
   }, Stream)
+  self.deadline = client:deadline(self.started)
+  self.rstate = client.retry:begin()
   if not err then self:open() end
   return self
 end
 
 function Stream:open()
   self.attempts = self.attempts + 1
-  local x, err = self.client:start(self.req)
+  self.meta = nil   -- each attempt has its own response
+  self.accounted = false
+  self.client.retry:before_attempt(self.client.driver.sleep)
+  local x, err = self.client:start(self.req, self.deadline)
   if not x then
     err.attempts = self.attempts
     self:fail(err)
@@ -40,15 +50,37 @@ function Stream:open()
 end
 
 function Stream:fail(err)
+  self:release()
   err.attempts = err.attempts or self.attempts
   self.err = err
-  self:release()
 end
 
 function Stream:release()
   if self.x then
+    self:account()
     self.x:close()
     self.x = nil
+  end
+end
+
+--- Count libcurl's own resend of this attempt, once (client.extra_sends).
+function Stream:account()
+  local x = self.x
+  if x and not self.accounted then
+    local extra = require("bedrock.client").extra_sends(x)
+    if extra > 0 or x:status() > 0 then
+      self.accounted = true
+      self.attempts = self.attempts + extra
+    end
+  end
+end
+
+--- The attempt under way succeeded, for the retry policy (once).
+function Stream:settle()
+  if not self.settled then
+    self.settled = true
+    self.client.retry:after_attempt(nil)
+    self.client.retry:succeeded(self.rstate)
   end
 end
 
@@ -56,10 +88,13 @@ end
 function Stream:retry_or_fail(err)
   self:release()
   err.attempts = self.attempts
-  if self.delivered == 0 and retry.should_retry(err, self.attempts, self.client.config.max_retries) then
-    self.client.driver.sleep(retry.delay(self.attempts, err))
-    if not self.closed then self:open() end
-    return
+  if not self.settled then
+    self.client.retry:after_attempt(err)
+    if self.delivered == 0 and not self.closed
+        and self.client:backoff(self.rstate, err, self.attempts, self.deadline) then
+      if not self.closed then self:open() end
+      return
+    end
   end
   self:fail(err)
 end
@@ -102,7 +137,17 @@ function Stream:next()
       end
     else
       if not self.meta then
+        self:account()
         self.meta = require("bedrock.client").response_meta(x, self.attempts, self.started)
+        local ctype = self.meta.headers["content-type"]
+        if ctype and not ctype:lower():find("^%s*application/vnd%.amazon%.eventstream") then
+          -- a proxy's page, or a JSON document with a 200: not an event stream
+          self:fail(errors.new{ code = "EventStreamError", reason = "EVS_CONTENT_TYPE",
+            message = "the response is " .. ctype:sub(1, 100)
+              .. ", not an event stream (application/vnd.amazon.eventstream)",
+            status = status, request_id = self.meta.request_id, attempts = self.attempts })
+          return nil, self.err
+        end
       end
       local kind, etype, payload, unwrapped = x:next_event()
       if kind == "event" then
@@ -119,6 +164,7 @@ function Stream:next()
             end
           end
           self.delivered = self.delivered + 1
+          self:settle()
           if self.req.raw then return inner end
           local ok, ev = pcall(decode_json, inner)
           if not ok then return inner end
@@ -145,6 +191,7 @@ function Stream:next()
           driver.wait(x)
         elseif state == "done" then
           self.meta.latency_ms = (core.now() - self.started) * 1000
+          self:settle()
           self:release()
           self.closed = true
           return nil
