@@ -107,8 +107,8 @@ struct xfer {
   int paused;                     /* we returned CURL_WRITEFUNC_PAUSE */
   int connect_phase;              /* failed before the connection was up */
   int connected;                  /* a connection is up (new or reused) */
-  int sends;                      /* times the request went out (libcurl resends once
-                                  ** on a reused connection that died before replying) */
+  int sends;                      /* times the request went out: 0 or 1 */
+  int resend_refused;             /* libcurl wanted to send it again (see on_prereq) */
   enum xfer_timeout timeout;      /* which limit ended it, for XFER_ERR_TIMEOUT */
 
   long idle_timeout_ms;
@@ -192,7 +192,13 @@ static void finish(struct xfer *x, enum xfer_state st, enum xfer_error err,
 
 /* Called once a connection is up (new, or reused from the pool) and before
 ** the request goes out: from here on, silence counts against the idle
-** timeout; before it, only the connect timeout applies. */
+** timeout; before it, only the connect timeout applies.
+**
+** When a reused keep-alive connection dies before any reply byte, libcurl
+** sends the request again on another connection, up to five times, on its
+** own. The request may have reached the server each time, and the retry
+** policy (Lua) must see and count every attempt: so a second send is
+** refused here, and the transfer fails as a connection reset. */
 static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip,
                      int conn_primary_port, int conn_local_port)
 {
@@ -201,6 +207,10 @@ static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip,
   (void)conn_local_ip;
   (void)conn_primary_port;
   (void)conn_local_port;
+  if(x->sends > 0) {
+    x->resend_refused = 1;
+    return CURL_PREREQFUNC_ABORT;
+  }
   x->connected = 1;
   x->sends++;
   x->last_activity_ms = xfer_now_ms();
@@ -426,6 +436,11 @@ static void on_done(struct xfer *x, CURLcode rc)
     else {
       finish(x, XFER_DONE, XFER_OK, NULL);
     }
+    return;
+  }
+  if(rc == CURLE_ABORTED_BY_CALLBACK && x->resend_refused) {
+    finish(x, XFER_FAILED, XFER_ERR_RESET,
+           "the connection closed before any reply (the request may have reached the server)");
     return;
   }
   if(rc == CURLE_WRITE_ERROR && x->error != XFER_OK) {

@@ -128,8 +128,9 @@ const char *xfer_errname(enum xfer_error err);
 int xfer_failed_connecting(const struct xfer *x);
 
 /* How many times the request went out on a connection: 0 when no
-** connection came up, 2 when libcurl resent it on a fresh connection after
-** a reused one died before any reply byte (it does that once, on its own). */
+** connection came up, else 1. (libcurl would resend a request on its own
+** when a reused connection dies before replying; the transfer refuses that
+** and fails as XFER_ERR_RESET, so that the caller's retry policy decides.) */
 int xfer_sends(const struct xfer *x);
 
 /* Which limit ended a transfer with XFER_ERR_TIMEOUT. */

@@ -211,14 +211,6 @@ function Client:start(req, deadline)
   return x
 end
 
---- Sends of x beyond the first: libcurl resends a request once, on a
--- fresh connection, when a reused keep-alive connection dies before any
--- reply byte; the server saw it, so it counts as an attempt.
-function client.extra_sends(x)
-  local n = x:sends()
-  return n > 1 and n - 1 or 0
-end
-
 --- Turn a failed transfer into an error object.
 function client.transfer_error(x)
   local code, detail, sub = x:error()
@@ -284,7 +276,6 @@ function Client:call(req)
       return nil, err
     end
     while x:state() == "running" do self.driver.wait(x) end
-    attempts = attempts + client.extra_sends(x)
     if x:state() == "failed" then
       err = client.transfer_error(x)
     else

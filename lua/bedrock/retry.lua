@@ -200,7 +200,7 @@ function Limiter:after_response(throttled)
     new_rate = self.cubic:success(t)
   else
     local rate = measured
-    if self.enabled then rate = math.min(measured, self.bucket.rate) end
+    if self.enabled then rate = math.min(measured, self.bucket.fill_rate) end
     new_rate = self.cubic:error(rate, t)
     self.enabled = true
   end

@@ -38,7 +38,6 @@ end
 function Stream:open()
   self.attempts = self.attempts + 1
   self.meta = nil   -- each attempt has its own response
-  self.accounted = false
   self.client.retry:before_attempt(self.client.driver.sleep)
   local x, err = self.client:start(self.req, self.deadline)
   if not x then
@@ -57,21 +56,8 @@ end
 
 function Stream:release()
   if self.x then
-    self:account()
     self.x:close()
     self.x = nil
-  end
-end
-
---- Count libcurl's own resend of this attempt, once (client.extra_sends).
-function Stream:account()
-  local x = self.x
-  if x and not self.accounted then
-    local extra = require("bedrock.client").extra_sends(x)
-    if extra > 0 or x:status() > 0 then
-      self.accounted = true
-      self.attempts = self.attempts + extra
-    end
   end
 end
 
@@ -137,7 +123,6 @@ function Stream:next()
       end
     else
       if not self.meta then
-        self:account()
         self.meta = require("bedrock.client").response_meta(x, self.attempts, self.started)
         local ctype = self.meta.headers["content-type"]
         if ctype and not ctype:lower():find("^%s*application/vnd%.amazon%.eventstream") then
