@@ -53,8 +53,10 @@ retry.FIGURES = {
                throttling_cost = 5, retry_cost = 14, timeout_cost = 14 },
 }
 
-local function figures_from_env()
-  local v = os.getenv("AWS_NEW_RETRIES_2026")
+--- The figures in force, and their name: "2026" when AWS_NEW_RETRIES_2026
+-- is "true" (any case) in the environment, as in the SDKs, else "current".
+function retry.figures(getenv)
+  local v = (getenv or os.getenv)("AWS_NEW_RETRIES_2026")
   if v and v:lower() == "true" then return retry.FIGURES["2026"], "2026" end
   return retry.FIGURES.current, "current"
 end
@@ -216,7 +218,7 @@ Policy.__index = Policy
 -- max_retries).
 function retry.new(cfg)
   local mode = cfg.retry_mode or "standard"
-  local figures, generation = figures_from_env()
+  local figures, generation = retry.figures()
   local self = setmetatable({
     mode = mode,
     max_attempts = (cfg.max_retries or 3) + 1,
