@@ -5,7 +5,7 @@
 **   engine()                  -> Engine (a libcurl multi: one keep-alive pool)
 **   Engine:request(opts)      -> Transfer | nil, err
 **   Engine:pump(ms, ids)      -> running, nchanged   (ids[1..n] = changed transfer ids)
-**   Transfer:...              state, status, headers, body, next_event, error, close
+**   Transfer:...              state, status, headers, body, next_event, error, sends, close
 **   sigv4_sign(t)             -> headers to add (bedrock.sigv4.sign)
 **   decoder(), encode(h, p)   -> bedrock.eventstream
 **   now(), time(), sleep(s), b64decode(s), b64encode(s), sha256_hex(s)
@@ -395,10 +395,16 @@ static int lxfer_error(lua_State *L)
   else if(err == XFER_ERR_TRUNCATED)
     lua_pushliteral(L, "EVS_TRUNCATED");
   else if(err == XFER_ERR_TIMEOUT)
-    lua_pushstring(L, xfer_failed_connecting(lx->x) ? "connect" : "read");
+    lua_pushstring(L, xfer_timeout_name(xfer_timeout_phase(lx->x)));
   else
     lua_pushnil(L);
   return 3;
+}
+
+static int lxfer_sends(lua_State *L)
+{
+  lua_pushinteger(L, xfer_sends(check_xfer(L, 1)->x));
+  return 1;
 }
 
 static int lxfer_elapsed(lua_State *L)
@@ -949,6 +955,7 @@ static const luaL_Reg xfer_methods[] = {
   { "next_event", lxfer_next_event },
   { "error", lxfer_error },
   { "elapsed_ms", lxfer_elapsed },
+  { "sends", lxfer_sends },
   { "closed", lxfer_closed },
   { "close", lxfer_close },
   { NULL, NULL }

@@ -106,8 +106,13 @@ struct xfer {
   size_t high_water;
   int paused;                     /* we returned CURL_WRITEFUNC_PAUSE */
   int connect_phase;              /* failed before the connection was up */
+  int connected;                  /* a connection is up (new or reused) */
+  int sends;                      /* times the request went out: 0 or 1 */
+  int resend_refused;             /* libcurl wanted to send it again (see on_prereq) */
+  enum xfer_timeout timeout;      /* which limit ended it, for XFER_ERR_TIMEOUT */
 
   long idle_timeout_ms;
+  double deadline_ms;             /* total_timeout_ms from the start; 0: none */
   double started_ms;
   double last_activity_ms;
   double ended_ms;
@@ -191,6 +196,33 @@ static void finish(struct xfer *x, enum xfer_state st, enum xfer_error err,
 }
 
 /* ---- libcurl callbacks: C buffers only ---- */
+
+/* Called once a connection is up (new, or reused from the pool) and before
+** the request goes out: from here on, silence counts against the idle
+** timeout; before it, only the connect timeout applies.
+**
+** When a reused keep-alive connection dies before any reply byte, libcurl
+** sends the request again on another connection, up to five times, on its
+** own. The request may have reached the server each time, and the retry
+** policy (Lua) must see and count every attempt: so a second send is
+** refused here, and the transfer fails as a connection reset. */
+static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip,
+                     int conn_primary_port, int conn_local_port)
+{
+  struct xfer *x = ud;
+  (void)conn_primary_ip;
+  (void)conn_local_ip;
+  (void)conn_primary_port;
+  (void)conn_local_port;
+  if(x->sends > 0) {
+    x->resend_refused = 1;
+    return CURL_PREREQFUNC_ABORT;
+  }
+  x->connected = 1;
+  x->sends++;
+  x->last_activity_ms = xfer_now_ms();
+  return CURL_PREREQFUNC_OK;
+}
 
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 {
@@ -417,6 +449,11 @@ static void on_done(struct xfer *x, CURLcode rc)
     }
     return;
   }
+  if(rc == CURLE_ABORTED_BY_CALLBACK && x->resend_refused) {
+    finish(x, XFER_FAILED, XFER_ERR_RESET,
+           "the connection closed before any reply (the request may have reached the server)");
+    return;
+  }
   if(rc == CURLE_WRITE_ERROR && x->error != XFER_OK) {
     /* our own write callback refused: keep the reason it recorded */
     enum xfer_error err = x->error;
@@ -426,10 +463,10 @@ static void on_done(struct xfer *x, CURLcode rc)
     return;
   }
   if(rc == CURLE_OPERATION_TIMEDOUT) {
-    /* no connection yet means nothing was sent: the caller may retry */
-    curl_off_t connected = 0;
-    curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connected);
-    x->connect_phase = connected == 0;
+    /* libcurl times out the connect only (the other limits are ours): no
+    ** connection yet means nothing was sent, so the caller may retry */
+    x->connect_phase = !x->connected;
+    x->timeout = x->connected ? XFER_TIMEOUT_READ : XFER_TIMEOUT_CONNECT;
   }
   if(classify(rc) == XFER_ERR_TLS) {
     char msg[CURL_ERROR_SIZE + 64];
@@ -452,14 +489,20 @@ int xfer_engine_pump(struct xfer_engine *e, long timeout_ms, char *err,
   double now, next_deadline = -1;
   struct xfer *x, *next;
 
-  /* idle deadlines bound the wait, so a silent server is noticed in time */
+  /* idle and total deadlines bound the wait, so a silent server is
+  ** noticed in time */
   now = xfer_now_ms();
   for(x = e->xfers; x; x = x->next) {
-    if(x->state == XFER_RUNNING && x->idle_timeout_ms > 0 && !x->paused) {
+    if(x->state != XFER_RUNNING)
+      continue;
+    if(x->idle_timeout_ms > 0 && !x->paused && x->connected) {
       double d = x->last_activity_ms + (double)x->idle_timeout_ms;
       if(next_deadline < 0 || d < next_deadline)
         next_deadline = d;
     }
+    if(x->deadline_ms > 0 &&
+       (next_deadline < 0 || x->deadline_ms < next_deadline))
+      next_deadline = x->deadline_ms;
   }
   if(next_deadline >= 0) {
     long until = (long)(next_deadline - now) + 1;
@@ -497,11 +540,22 @@ int xfer_engine_pump(struct xfer_engine *e, long timeout_ms, char *err,
   now = xfer_now_ms();
   for(x = e->xfers; x; x = next) {
     next = x->next;
-    if(x->state == XFER_RUNNING && x->idle_timeout_ms > 0 && !x->paused &&
-       now - x->last_activity_ms > (double)x->idle_timeout_ms) {
+    if(x->state != XFER_RUNNING)
+      continue;
+    if(x->deadline_ms > 0 && now >= x->deadline_ms) {
+      char msg2[96];
+      snprintf(msg2, sizeof(msg2), "timed out: the transfer took longer than %.0f ms",
+               x->deadline_ms - x->started_ms);
+      x->timeout = XFER_TIMEOUT_TOTAL;
+      x->connect_phase = !x->connected;
+      finish(x, XFER_FAILED, XFER_ERR_TIMEOUT, msg2);
+    }
+    else if(x->idle_timeout_ms > 0 && !x->paused && x->connected &&
+            now - x->last_activity_ms > (double)x->idle_timeout_ms) {
       char msg2[96];
       snprintf(msg2, sizeof(msg2), "no data from the server for %ld ms",
                x->idle_timeout_ms);
+      x->timeout = XFER_TIMEOUT_READ;
       finish(x, XFER_FAILED, XFER_ERR_TIMEOUT, msg2);
     }
   }
@@ -608,10 +662,10 @@ struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
   curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPIDLE, 60L);
   curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPINTVL, 30L);
+  curl_easy_setopt(x->easy, CURLOPT_PREREQFUNCTION, on_prereq);
+  curl_easy_setopt(x->easy, CURLOPT_PREREQDATA, x);
   if(o->connect_timeout_ms > 0)
     curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
-  if(o->total_timeout_ms > 0)
-    curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, o->total_timeout_ms);
   if(!strcmp(o->method, "POST") || o->body_len) {
     curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE,
                      (curl_off_t)o->body_len);
@@ -626,6 +680,8 @@ struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
   x->engine = e;
   x->id = e->next_id++;
   x->started_ms = x->last_activity_ms = xfer_now_ms();
+  if(o->total_timeout_ms > 0)
+    x->deadline_ms = x->started_ms + (double)o->total_timeout_ms;
   mc = curl_multi_add_handle(e->multi, x->easy);
   if(mc != CURLM_OK) {
     x->engine = NULL;
@@ -779,6 +835,26 @@ enum xfer_error xfer_error(const struct xfer *x, const char **detail,
 int xfer_failed_connecting(const struct xfer *x)
 {
   return x->connect_phase;
+}
+
+int xfer_sends(const struct xfer *x)
+{
+  return x->sends;
+}
+
+enum xfer_timeout xfer_timeout_phase(const struct xfer *x)
+{
+  return x->error == XFER_ERR_TIMEOUT ? x->timeout : XFER_TIMEOUT_NONE;
+}
+
+const char *xfer_timeout_name(enum xfer_timeout t)
+{
+  switch(t) {
+  case XFER_TIMEOUT_CONNECT: return "connect";
+  case XFER_TIMEOUT_READ: return "read";
+  case XFER_TIMEOUT_TOTAL: return "total";
+  default: return "none";
+  }
 }
 
 const char *xfer_errname(enum xfer_error err)

@@ -55,8 +55,9 @@ struct xfer_options {
   size_t body_len;
   int stream;                     /* decode a 2xx body as an event stream */
   long connect_timeout_ms;        /* 0: libcurl's default */
-  long idle_timeout_ms;           /* longest silence waiting for or reading the response; 0: none */
-  long total_timeout_ms;          /* whole transfer; 0: none */
+  long idle_timeout_ms;           /* longest silence once connected, waiting for or
+                                  ** reading the response (not while paused); 0: none */
+  long total_timeout_ms;          /* whole transfer, from xfer_new; 0: none */
   size_t high_water;              /* stream: queued frame bytes before pausing; 0: default */
   /* TLS: the peer and its host name are always verified. These replace
   ** (ca_file) or add to (ca_path) libcurl's default trust store; NULL:
@@ -133,6 +134,22 @@ const char *xfer_errname(enum xfer_error err);
 /* 1 when the failure came before a connection was established (nothing
 ** was sent, so a retry cannot repeat work), for XFER_ERR_TIMEOUT. */
 int xfer_failed_connecting(const struct xfer *x);
+
+/* How many times the request went out on a connection: 0 when no
+** connection came up, else 1. (libcurl would resend a request on its own
+** when a reused connection dies before replying; the transfer refuses that
+** and fails as XFER_ERR_RESET, so that the caller's retry policy decides.) */
+int xfer_sends(const struct xfer *x);
+
+/* Which limit ended a transfer with XFER_ERR_TIMEOUT. */
+enum xfer_timeout {
+  XFER_TIMEOUT_NONE = 0,
+  XFER_TIMEOUT_CONNECT,   /* no connection within connect_timeout_ms */
+  XFER_TIMEOUT_READ,      /* connected, then silent for idle_timeout_ms */
+  XFER_TIMEOUT_TOTAL      /* total_timeout_ms passed */
+};
+enum xfer_timeout xfer_timeout_phase(const struct xfer *x);
+const char *xfer_timeout_name(enum xfer_timeout t);
 
 /* Seconds timing of the transfer: total time from start, ms. */
 double xfer_elapsed_ms(const struct xfer *x);

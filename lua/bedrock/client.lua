@@ -159,6 +159,9 @@ local function make(user_config, driver, kind)
     return { config = cfg, profile_name = cfg.profile_name, driver = self.driver,
       env_disabled = cfg.profile_explicit }
   end)
+  -- one retry policy per client: its quota and rate limiter are shared by
+  -- all the client's calls and streams
+  self.retry = retry.new(cfg)
   return self
 end
 
@@ -204,8 +207,25 @@ function Client:credentials_source()
   return creds.source
 end
 
---- Sign and start one attempt of req. Returns the transfer or nil, err.
-function Client:start(req)
+local function ms(seconds) return math.max(1, math.floor(seconds * 1000 + 0.5)) end
+
+--- The error of a call whose total_timeout passed before an attempt could start.
+local function total_timeout_error(cfg)
+  local err = errors.new{ code = "TimeoutError",
+    message = "the call took longer than total_timeout (" .. cfg.total_timeout .. " s)" }
+  err.phase = "total"
+  return err
+end
+
+--- The call's deadline (core.now() seconds) when total_timeout is set.
+function Client:deadline(started)
+  local t = self.config.total_timeout
+  return t and started + t or nil
+end
+
+--- Sign and start one attempt of req, to end by `deadline` (core.now()
+-- seconds, or nil). Returns the transfer or nil, err.
+function Client:start(req, deadline)
   if self.closed then return nil, errors.invalid("the client is closed") end
   local engine = self.driver.engine()
   local cfg = self.config
@@ -238,11 +258,17 @@ function Client:start(req)
   for k, v in pairs(req.headers) do n = n + 1; lines[n] = k .. ": " .. v end
   for k, v in pairs(signed) do n = n + 1; lines[n] = k .. ": " .. v end
   lines[n + 1] = "User-Agent: " .. client.USER_AGENT
-  local ms = math.floor(cfg.timeout * 1000 + 0.5)
+  local total_ms = 0
+  if deadline then
+    local left = deadline - core.now()
+    if left <= 0 then return nil, total_timeout_error(cfg) end
+    total_ms = ms(left)
+  end
   local x, xerr = engine:request{
     method = method, url = url, headers = lines, body = req.body,
     stream = req.stream, unwrap_chunks = req.stream and not req.events,
-    connect_timeout_ms = ms, idle_timeout_ms = ms,
+    connect_timeout_ms = ms(cfg.connect_timeout), idle_timeout_ms = ms(cfg.read_timeout),
+    total_timeout_ms = total_ms,
     ca_file = cfg.ca_file, ca_path = cfg.ca_path,
   }
   if not x then return nil, errors.invalid(xerr) end
@@ -283,38 +309,61 @@ local function response_meta(x, attempts, started)
   }
 end
 
+--- After attempt number `attempts` failed with err: sleep and return true
+-- to try again, or return false. The policy decides (retryable error,
+-- attempts left, quota); a retry that could not start before the call's
+-- deadline is not made.
+function Client:backoff(state, err, attempts, deadline)
+  local policy = self.retry
+  local delay = policy:retry_delay(state, err, attempts)
+  if not delay then return false end
+  if deadline and core.now() + delay >= deadline then
+    policy:cancel_retry(state)
+    return false
+  end
+  self.driver.sleep(delay)
+  return true
+end
+
 --- Run req to completion with retries: body, meta | nil, err.
 function Client:call(req)
   local started = core.now()
+  local deadline = self:deadline(started)
+  local policy = self.retry
+  local state = policy:begin()
   local attempts = 0
   while true do
     attempts = attempts + 1
-    local x, err = self:start(req)
-    if x then
-      while x:state() == "running" do self.driver.wait(x) end
-      if x:state() == "failed" then
-        err = client.transfer_error(x)
-      else
-        err = client.response_error(x)
-        if not err then
-          local meta = response_meta(x, attempts, started)
-          local body = x:body()
-          x:close()
-          local ctype = meta.headers["content-type"] or ""
-          if ctype:find("json", 1, true) then
-            local ok, doc = pcall(decode_json, body)
-            if ok then body = doc end
-          end
-          return body, meta
-        end
-      end
-      x:close()
-    end
-    err.attempts = attempts
-    if not retry.should_retry(err, attempts, self.config.max_retries) then
+    policy:before_attempt(self.driver.sleep)
+    local x, err = self:start(req, deadline)
+    if not x then
+      -- nothing was sent (no credentials, a bad parameter, the deadline)
+      err.attempts = attempts
       return nil, err
     end
-    self.driver.sleep(retry.delay(attempts, err))
+    while x:state() == "running" do self.driver.wait(x) end
+    if x:state() == "failed" then
+      err = client.transfer_error(x)
+    else
+      err = client.response_error(x)
+      if not err then
+        policy:after_attempt(nil)
+        policy:succeeded(state)
+        local meta = response_meta(x, attempts, started)
+        local body = x:body()
+        x:close()
+        local ctype = meta.headers["content-type"] or ""
+        if ctype:find("json", 1, true) then
+          local ok, doc = pcall(decode_json, body)
+          if ok then body = doc end
+        end
+        return body, meta
+      end
+    end
+    x:close()
+    policy:after_attempt(err)
+    err.attempts = attempts
+    if not self:backoff(state, err, attempts, deadline) then return nil, err end
   end
 end
 

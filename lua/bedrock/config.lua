@@ -13,6 +13,7 @@ local function is_positive_int(v) return math.type(v) == "integer" and v >= 1 en
 local RETRY_MODES = { standard = true, adaptive = true, legacy = true }
 local function is_retry_mode(v) return RETRY_MODES[v] == true end
 local function is_positive_number(v) return type(v) == "number" and v > 0 and v == v and v ~= math.huge end
+local function is_retry_mode(v) return v == "standard" or v == "adaptive" or v == "legacy" end
 
 -- field = { check, description }
 local fields = {
@@ -35,6 +36,10 @@ local fields = {
   use_dualstack_endpoint = { is_boolean, "a boolean" },
   ca_file           = { is_string, "a string (path of a PEM file of CA certificates)" },
   ca_path           = { is_string, "a string (path of a directory of hashed CA certificates)" },
+  -- timeouts (seconds); retry_mode is above, with the retry settings
+  connect_timeout   = { is_positive_number, "a positive number of seconds" },
+  read_timeout      = { is_positive_number, "a positive number of seconds" },
+  total_timeout     = { is_positive_number, "a positive number of seconds" },
 }
 config.fields = fields
 
@@ -118,6 +123,8 @@ function config.build(user)
   c.timeout = c.timeout or 30
   if c.validate == nil then c.validate = true end   -- model-specific body checks (validate.lua)
   c.profile_explicit = c.profile_name ~= nil
+  c.connect_timeout = c.connect_timeout or c.timeout
+  c.read_timeout = c.read_timeout or c.timeout
   c.profile_name = profile.name(c.profile_name)
   -- a file that exists but cannot be read is reported by the credential
   -- chain; settings read here treat it as empty

@@ -34,7 +34,11 @@ function errors.invalid(message)
 end
 
 -- Error codes the AWS SDKs treat as throttling (botocore retries/standard.py
--- and the notes); Bedrock's ModelNotReadyException is retryable by its model.
+-- and the notes). Transient: the SDKs' transient codes, plus the codes
+-- Bedrock's model marks retryable (ModelNotReadyException) or sends with a
+-- transient status (ServiceUnavailableException 503, InternalServerException
+-- 500), so that the same exceptions inside an event stream, which carry no
+-- status, count too.
 errors.throttling_codes = {
   Throttling = true, ThrottlingException = true, ThrottledException = true,
   RequestThrottledException = true, TooManyRequestsException = true,
@@ -50,8 +54,10 @@ errors.transient_codes = {
 }
 errors.transient_statuses = { [500] = true, [502] = true, [503] = true, [504] = true }
 
+--- Throttling is told by the error code alone, as the SDKs do (a bare 429
+-- without an error type is read as ThrottlingException by from_response).
 function errors.is_throttling(err)
-  return err.status == 429 or errors.throttling_codes[err.code] == true
+  return errors.throttling_codes[err.code] == true
 end
 
 --- Whether the retry layer may send the request again after this error.
@@ -66,6 +72,17 @@ function errors.classify(err)
   end
   return errors.is_throttling(err) or errors.transient_codes[err.code] == true
       or (err.status ~= nil and errors.transient_statuses[err.status] == true)
+end
+
+--- The server's retry hint in seconds: x-amz-retry-after (integer
+-- milliseconds, as botocore reads it), else Retry-After (integer seconds);
+-- nil when absent or not a number.
+function errors.retry_after(headers)
+  local ms = headers["x-amz-retry-after"]
+  if ms and ms:match("^%s*%d+%s*$") then return tonumber(ms) / 1000 end
+  local s = headers["retry-after"]
+  if s and s:match("^%s*%d+%s*$") then return tonumber(s) + 0.0 end
+  return nil
 end
 
 --- Build an error from a non-2xx HTTP response.
@@ -98,6 +115,7 @@ function errors.from_response(status, headers, body, decode_json)
     code = code, message = message, status = status,
     request_id = headers["x-amzn-requestid"],
   }
+  err.retry_after = errors.retry_after(headers)
   err.retryable = errors.classify(err)
   return err
 end

@@ -5,10 +5,15 @@
 --
 -- A stream never ends silently short: the end of the loop means the service
 -- ended the stream cleanly; anything else raises. It is retried only while
--- no event has reached the caller.
+-- no event has reached the caller: a failure to connect, a retryable HTTP
+-- error, a reset before the first event, or an exception message before it
+-- (throttlingException, serviceUnavailableException,
+-- internalServerException, modelNotReadyException), under the client's
+-- retry policy (bedrock.retry) like a call. For the policy the attempt
+-- succeeded once the first event reaches the caller (or the stream ends
+-- cleanly without one).
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
-local retry = require "bedrock.retry"
 
 local stream = {}
 
@@ -26,13 +31,17 @@ function stream.new(client, req, err)
     client = client, req = req, attempts = 0, delivered = 0,
     started = core.now(), err = err,
   }, Stream)
+  self.deadline = client:deadline(self.started)
+  self.rstate = client.retry:begin()
   if not err then self:open() end
   return self
 end
 
 function Stream:open()
   self.attempts = self.attempts + 1
-  local x, err = self.client:start(self.req)
+  self.meta = nil   -- each attempt has its own response
+  self.client.retry:before_attempt(self.client.driver.sleep)
+  local x, err = self.client:start(self.req, self.deadline)
   if not x then
     err.attempts = self.attempts
     self:fail(err)
@@ -42,9 +51,9 @@ function Stream:open()
 end
 
 function Stream:fail(err)
+  self:release()
   err.attempts = err.attempts or self.attempts
   self.err = err
-  self:release()
 end
 
 function Stream:release()
@@ -54,14 +63,26 @@ function Stream:release()
   end
 end
 
+--- The attempt under way succeeded, for the retry policy (once).
+function Stream:settle()
+  if not self.settled then
+    self.settled = true
+    self.client.retry:after_attempt(nil)
+    self.client.retry:succeeded(self.rstate)
+  end
+end
+
 --- Either retry (nothing reached the caller yet) or fail with err.
 function Stream:retry_or_fail(err)
   self:release()
   err.attempts = self.attempts
-  if self.delivered == 0 and retry.should_retry(err, self.attempts, self.client.config.max_retries) then
-    self.client.driver.sleep(retry.delay(self.attempts, err))
-    if not self.closed then self:open() end
-    return
+  if not self.settled then
+    self.client.retry:after_attempt(err)
+    if self.delivered == 0 and not self.closed
+        and self.client:backoff(self.rstate, err, self.attempts, self.deadline) then
+      if not self.closed then self:open() end
+      return
+    end
   end
   self:fail(err)
 end
@@ -96,6 +117,7 @@ local function on_message(self, x, kind, etype, payload, unwrapped)
         end
       end
       self.delivered = self.delivered + 1
+      self:settle()
       local ok, ev
       if self.req.raw then
         -- undecoded for the caller; the last chunk is still read for the ledger
@@ -168,6 +190,15 @@ function Stream:next()
     else
       if not self.meta then
         self.meta = client_module().response_meta(x, self.attempts, self.started)
+        local ctype = self.meta.headers["content-type"]
+        if ctype and not ctype:lower():find("^%s*application/vnd%.amazon%.eventstream") then
+          -- a proxy's page, or a JSON document with a 200: not an event stream
+          self:fail(errors.new{ code = "EventStreamError", reason = "EVS_CONTENT_TYPE",
+            message = "the response is " .. ctype:sub(1, 100)
+              .. ", not an event stream (application/vnd.amazon.eventstream)",
+            status = status, request_id = self.meta.request_id, attempts = self.attempts })
+          return nil, self.err
+        end
       end
       local kind, etype, payload, unwrapped = x:next_event()
       if kind ~= nil then
@@ -186,6 +217,7 @@ function Stream:next()
               message = "the stream ended before its metadata event (" .. self.delivered .. " events)" })
             return nil, self.err
           end
+          self:settle()
           self:release()
           self.closed = true
           return nil
@@ -217,6 +249,7 @@ function Stream:converse_event(etype, payload)
   ev.p = nil             -- Bedrock's random-length padding
   ev.type = etype
   self.delivered = self.delivered + 1
+  self:settle()
   if etype == "metadata" then
     self.saw_metadata = true
     local u = require("bedrock.usage").from_converse(ev.usage)

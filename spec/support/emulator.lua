@@ -7,6 +7,7 @@
 --   emu:scenario(model_id, { fail_first = 2, ... })
 --   emu:reset()
 --   local log = emu:requests()
+--   local port = emu:unaccepting()   -- a listener that never accepts (connect timeouts)
 --   emu:stop()
 --
 -- The emulator runs as `python3 emulator.py --exit-on-stdin-eof` with its stdin
@@ -162,6 +163,13 @@ end
 function Emulator:requests()
   local _, body = self:call("GET", "/__emulator/requests")
   return cjson.decode(body)
+end
+
+--- The port of a 127.0.0.1 listener that never accepts (connects to it time
+-- out); it is closed by the next reset().
+function Emulator:unaccepting()
+  local _, body = self:call("POST", "/__emulator/unaccepting")
+  return math.tointeger(cjson.decode(body).port)
 end
 
 --- Close the emulator's stdin and wait for it to exit. Idempotent.

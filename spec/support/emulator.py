@@ -56,10 +56,15 @@ Control routes (no auth):
            status (0: reset, or not answered yet), auth ("sigv4"|"bearer"|"none"|"bad"), headers, body_len,
            request_id, connection (a number per TCP connection, in accept order)}
     GET    /__emulator/health                                   200 "ok"
+    POST   /__emulator/unaccepting                              {"port": N}: a listener on 127.0.0.1 that never
+                                                                accepts (its accept queue is kept full), so a
+                                                                connect to it times out; closed by DELETE scenarios
 
 Scenario fields (all optional; attempts are counted per model id, auth failures not counted):
     fail_first K, fail_status (default: the code's own status, else 429), fail_code ("ThrottlingException"),
         fail_message, retry_after_ms (header x-amz-retry-after)      the first K attempts get that error
+    retry_after S             with fail_first: a Retry-After header with this (string) value
+    fail_raw                  with fail_first: a load balancer's reply instead (HTML body, no x-amzn-ErrorType)
     reset_first K             the first K attempts get a TCP reset (SO_LINGER 0) before any response byte
     delay_ms                  wait before answering at all (applies to every attempt)
     text, deltas N            reply text; number of content_block_delta events (default one per word;
@@ -87,6 +92,12 @@ Scenario fields (all optional; attempts are counted per model id, auth failures 
     async_status S, async_failure_message M    status of async invocations started for the model
                               (default Completed)
     blocked_words "a,b"       ApplyGuardrail's blocked words (scenario of the guardrail identifier)
+    corrupt_prelude_after_events K   the event after K good ones has a wrong prelude CRC, then a clean end
+    huge_frame_after_events K after K events, a frame whose prelude (valid CRC) declares 17 MiB, 4 KiB of it,
+                              then a clean end
+    content_type              the stream's Content-Type (default application/vnd.amazon.eventstream)
+    fault_attempts K          the stream faults above (reset/exception/corrupt/truncate/huge_frame_after_events,
+                              garbage, silence_after_events, content_type) hit only the first K attempts
 
 Whole encoded streams are cached (keyed by text, deltas, padding), so the no-fault path writes
 one cached buffer in 256 KiB blocks. SigV4 and the event-stream encoder are written here on
@@ -1001,7 +1012,15 @@ SCENARIO_FIELDS = {
     "drip_ms": float, "payload_pad": int, "content": list, "stop_reason": str, "log_body": bool,
     "cache_read_tokens": int, "cache_write_tokens": int, "tool_use": str, "reasoning": str,
     "async_status": str, "async_failure_message": str, "blocked_words": str,
+    "retry_after": str, "fail_raw": bool, "corrupt_prelude_after_events": int,
+    "huge_frame_after_events": int, "content_type": str, "fault_attempts": int,
 }
+
+# the stream faults that fault_attempts limits to the first attempts
+STREAM_FAULTS = ("reset_after_events", "exception_after_events", "corrupt_crc_after_events",
+                 "corrupt_prelude_after_events", "truncate_after_events", "huge_frame_after_events",
+                 "garbage", "silence_after_events", "content_type")
+HUGE_FRAME_BYTES = 17 * 1024 * 1024
 
 
 def validate_scenario(doc):
@@ -1125,6 +1144,7 @@ class Emulator:
         self.accepted = 0            # connections accepted so far: the request log's "connection"
         self.jobs = collections.OrderedDict()    # async invocations: arn -> summary
         self.log_bodies = False
+        self.unaccepting = []        # listeners (and the sockets that fill their queues) of /__emulator/unaccepting
 
     # ---- responses
 
@@ -1185,6 +1205,7 @@ class Emulator:
                     self.log = []
                     self.jobs.clear()
                     self.log_bodies = False
+                    self.close_unaccepting()
                     return self.send(writer, req, 200, jh, ok)
                 if req.method == "GET":
                     return self.send(writer, req, 200, jh, jdump(self.scenarios))
@@ -1211,11 +1232,38 @@ class Emulator:
                                     "need access_key_id and secret_access_key (strings), session_token optional")
                 CREDENTIALS[doc["access_key_id"]] = (doc["secret_access_key"], doc.get("session_token") or None)
                 return self.send(writer, req, 200, jh, ok)
+            if path == "/__emulator/unaccepting" and req.method == "POST":
+                return self.send(writer, req, 200, jh, jdump({"port": self.open_unaccepting()}))
             if path == "/__emulator/requests" and req.method == "GET":
                 return self.send(writer, req, 200, jh, jdump(self.log) if self.log else b"[]")
             raise HttpError(404, "UnknownOperationException", "no control route %s %s" % (req.method, path))
         except HttpError as err:
             return self.send_error(writer, req, new_request_id(), err)
+
+    def open_unaccepting(self):
+        """A listener that never accepts: backlog 0 and its queue filled by our own connects, so the
+        kernel drops further SYNs and a client's connect hangs until its own timeout."""
+        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(0)
+        port = lsock.getsockname()[1]
+        socks = [lsock]
+        for _ in range(3):
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c.setblocking(False)
+            try:
+                c.connect(("127.0.0.1", port))
+            except (BlockingIOError, InterruptedError):
+                pass
+            socks.append(c)
+        self.unaccepting.append(socks)
+        return port
+
+    def close_unaccepting(self):
+        for socks in self.unaccepting:
+            for so in socks:
+                so.close()
+        self.unaccepting = []
 
     # ---- dispatch
 
@@ -1271,6 +1319,8 @@ class Emulator:
 
     def respond(self, req, writer, entry, sc, attempt, request_id, t0):
         model_id = entry["model_id"]
+        if "fault_attempts" in sc and attempt > sc["fault_attempts"]:
+            sc = {k: v for k, v in sc.items() if k not in STREAM_FAULTS}
         if attempt <= sc.get("reset_first", 0):
             self.access(req, "RST", t0)
             set_linger_reset(writer)
@@ -1282,9 +1332,16 @@ class Emulator:
             extra = []
             if "retry_after_ms" in sc:
                 extra.append(("x-amz-retry-after", str(sc["retry_after_ms"])))
-            err = HttpError(status, code, sc.get("fail_message", default_msg), headers=extra)
+            if "retry_after" in sc:
+                extra.append(("Retry-After", sc["retry_after"]))
             entry["status"] = status
             self.access(req, status, t0)
+            if sc.get("fail_raw"):
+                page = ("<html><head><title>%d</title></head><body><h1>%d %s</h1></body></html>\r\n"
+                        % (status, status, REASONS.get(status, "Error"))).encode("latin-1")
+                return self.send(writer, req, status, self.base_headers(request_id) + extra
+                                 + [("Content-Type", "text/html")], page)
+            err = HttpError(status, code, sc.get("fail_message", default_msg), headers=extra)
             return self.send_error(writer, req, request_id, err)
 
         base = model_id.split(":")[0]
@@ -1375,7 +1432,7 @@ class Emulator:
         keep = self.keep_alive(req)
         extra = [] if route == "converse_stream" else [("X-Amzn-Bedrock-Content-Type", "application/json")]
         head = response_head(200, self.base_headers(request_id) + [
-            ("Content-Type", "application/vnd.amazon.eventstream")] + extra + [
+            ("Content-Type", sc.get("content_type", "application/vnd.amazon.eventstream"))] + extra + [
             ("Transfer-Encoding", "chunked"), ("Connection", "keep-alive" if keep else "close")])
         pad = sc.get("payload_pad")
 
@@ -1433,7 +1490,9 @@ class Emulator:
         # where the stream stops early, and how
         end_at, end_how = n, None
         for field, how in (("reset_after_events", "reset"), ("exception_after_events", "exception"),
-                           ("corrupt_crc_after_events", "corrupt"), ("truncate_after_events", "truncate")):
+                           ("corrupt_crc_after_events", "corrupt"), ("truncate_after_events", "truncate"),
+                           ("corrupt_prelude_after_events", "corrupt_prelude"),
+                           ("huge_frame_after_events", "huge")):
             k = sc.get(field)
             if k is not None and (end_how is None or min(k, n) < end_at):
                 end_at, end_how = min(k, n), how
@@ -1474,6 +1533,13 @@ class Emulator:
         elif end_how == "truncate" and end_at < n:
             f = seq.frame(end_at)
             await out.write(f[:len(f) // 2])
+        elif end_how == "corrupt_prelude" and end_at < n:
+            f = bytearray(seq.frame(end_at))
+            f[8:12] = struct.pack(">I", struct.unpack(">I", bytes(f[8:12]))[0] ^ 0xFFFFFFFF)
+            await out.write(bytes(f))
+        elif end_how == "huge":
+            prelude = struct.pack(">II", HUGE_FRAME_BYTES, 0)
+            await out.write(prelude + struct.pack(">I", zlib.crc32(prelude)) + b"\0" * 4096)
         await out.finish()
         return keep
 

@@ -1245,6 +1245,77 @@ def bench():
         emu.stop()
 
 
+class TestResilienceFaults(Base):
+    """The scenario fields and control route the fault suite (spec/faults/) relies on."""
+
+    def test_retry_after_and_raw_failure(self):
+        EMU.scenario(CLAUDE, fail_first=1, fail_status=502, fail_raw=True, retry_after="2")
+        r = signed(None, CLAUDE_PATH + "/invoke")
+        self.assertEqual(502, r.status)
+        self.assertNotIn("x-amzn-errortype", r.headers)
+        self.assertEqual("text/html", r.headers["content-type"])
+        self.assertEqual("2", r.headers["retry-after"])
+        self.assertTrue(r.body.startswith(b"<html>"))
+        self.assertEqual(200, signed(None, CLAUDE_PATH + "/invoke").status)
+
+    def test_fault_attempts_limits_stream_faults(self):
+        EMU.scenario(CLAUDE, exception_after_events=0, exception_type="throttlingException", fault_attempts=1)
+        first = decode(stream().body)[0]
+        self.assertEqual(["exception"], [h[":message-type"] for h, _ in first])
+        second = inner_events(decode(stream().body)[0])
+        self.assertEqual("message_stop", second[-1]["type"])
+        EMU.scenario(CLAUDE, content_type="application/json", garbage=True, fault_attempts=2)
+        for _ in range(2):
+            r = stream()
+            self.assertEqual("application/json", r.headers["content-type"])
+            self.assertTrue(r.body.startswith(b"<html>"))
+        r = stream()
+        self.assertEqual("application/vnd.amazon.eventstream", r.headers["content-type"])
+        self.assertEqual("message_stop", inner_events(decode(r.body)[0])[-1]["type"])
+
+    def test_corrupt_prelude(self):
+        EMU.scenario(CLAUDE, corrupt_prelude_after_events=2)
+        r = stream()
+        self.assertTrue(r.complete)
+        with self.assertRaises(Exception) as cm:
+            decode(r.body)
+        self.assertIn("checksum", str(cm.exception).lower())
+        total = 0
+        body = r.body
+        for _ in range(2):                                  # two good frames, then the bad prelude
+            n = struct.unpack_from(">I", body, total)[0]
+            self.assertEqual(zlib.crc32(body[total:total + 8]), struct.unpack_from(">I", body, total + 8)[0])
+            total += n
+        self.assertNotEqual(zlib.crc32(body[total:total + 8]), struct.unpack_from(">I", body, total + 8)[0])
+
+    def test_huge_frame(self):
+        EMU.scenario(CLAUDE, huge_frame_after_events=1)
+        r = stream()
+        self.assertTrue(r.complete)
+        n = struct.unpack_from(">I", r.body, 0)[0]
+        tail = r.body[n:]
+        total, hlen, pcrc = struct.unpack_from(">III", tail, 0)
+        self.assertEqual(17 * 1024 * 1024, total)
+        self.assertEqual(zlib.crc32(tail[:8]), pcrc)         # a valid prelude: only its size is wrong
+        self.assertEqual(12 + 4096, len(tail))
+
+    def test_unaccepting_listener(self):
+        port = EMU.control("POST", "/__emulator/unaccepting").json()["port"]
+        c = socket.socket()
+        c.settimeout(0.5)
+        t = time.monotonic()
+        with self.assertRaises(OSError):                    # socket.timeout is an OSError
+            c.connect(("127.0.0.1", port))
+        self.assertGreaterEqual(time.monotonic() - t, 0.45)
+        c.close()
+        EMU.reset()                                         # closes it: now refused at once
+        c = socket.socket()
+        c.settimeout(2)
+        with self.assertRaises(ConnectionRefusedError):
+            c.connect(("127.0.0.1", port))
+        c.close()
+
+
 class TestProcess(unittest.TestCase):
     def start(self):
         fd, pf = tempfile.mkstemp()

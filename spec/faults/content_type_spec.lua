@@ -1,0 +1,40 @@
+-- Fault: a 200 stream response with the wrong content type.
+local F = require("spec.support.faults").with(_ENV)
+
+describe("fault: wrong content type", function()
+  F.each_mode(function(mode)
+    local emu = F.emu()
+
+    for _, case in ipairs{ { "application/json", false }, { "text/html; charset=utf-8", true } } do
+      local ctype, garbage = case[1], case[2]
+      it("a " .. ctype .. " reply to a stream raises EventStreamError (EVS_CONTENT_TYPE)", function()
+        local c = mode.client()
+        mode.run(function()
+          F.scenario(F.MODEL, { content_type = ctype, garbage = garbage })
+          local events, err = F.stream(c)
+          assert.are.equal(0, #events)
+          assert.is_not_nil(err, "the stream ended quietly")
+          assert.are.equal("EventStreamError", err.code)
+          assert.are.equal("EVS_CONTENT_TYPE", err.reason)
+          assert.are.equal(200, err.status)
+          assert.truthy(err.message:find(ctype, 1, true))
+          assert.is_string(err.request_id)
+          assert.is_false(err.retryable)
+          assert.are.equal(1, err.attempts)
+          assert.are.equal(1, #F.requests())
+          F.assert_healthy(mode, c)
+        end)
+      end)
+    end
+
+    it("an event stream whose type has parameters or other case is accepted", function()
+      local c = mode.client()
+      mode.run(function()
+        F.scenario(F.MODEL, { content_type = "Application/VND.Amazon.EventStream; charset=binary" })
+        local events, err = F.stream(c)
+        assert.is_nil(err)
+        assert.are.equal("message_stop", events[#events].type)
+      end)
+    end)
+  end)
+end)
