@@ -1,6 +1,6 @@
 -- Conversations: the invoke path (Anthropic Messages) over the real wire to
 -- the emulator, sync and async; the Converse path's message assembly with a
--- fake client table (its wire specs come with the converse client).
+-- fake client table (exact event sequences), then over the wire.
 local bedrock = require "bedrock"
 local cjson = require "cjson"
 local emulator = require "spec.support.emulator"
@@ -348,7 +348,7 @@ end)
 describe("conversation over Converse (message assembly, fake client)", function()
   -- A stand-in with the converse client's interface: it records requests and
   -- answers with the service model's shapes. The wire itself is specced with
-  -- the real client (spec/converse_spec.lua on the converse branch).
+  -- the real client in the next describe.
   local function fake_client(replies, events)
     local fake = { calls = {} }
     function fake:converse(req)
@@ -475,5 +475,103 @@ describe("conversation token estimates", function()
     assert.are.equal(4 + 3, est{ role = "user", content = { { type = "text", text = "0123456789" } } })
     assert.are.equal(4 + 3, est{ role = "user", content = { { text = "0123456789" } } })
     assert.are.equal(4 + 1600, est{ role = "user", content = { { type = "image", source = {} } } })
+  end)
+end)
+
+describe("conversation over Converse, over the wire", function()
+  -- The same assembly as above, through the real client and the emulator's
+  -- /converse and /converse-stream routes.
+  local emu, client
+
+  local function sent_bodies()
+    local out = {}
+    for _, r in ipairs(emu:requests()) do
+      if r.body then out[#out + 1] = cjson.decode(r.body) end
+    end
+    return out
+  end
+
+  setup(function() emu = emulator.shared() end)
+  before_each(function()
+    emu:reset()
+    client = bedrock.client{ endpoint_url = emu.url, region_name = "us-east-1",
+      access_key_id = emulator.credentials.access_key_id,
+      secret_access_key = emulator.credentials.secret_access_key, timeout = 5 }
+  end)
+  after_each(function() client:close() end)
+
+  it("sends wire-form Converse requests and appends output.message", function()
+    emu:scenario(NOVA, { log_body = true })
+    local conv = bedrock.conversation{ model_id = NOVA, system = "Be brief.", max_tokens = 256,
+      params = { inference_config = { temperature = 0.3 } } }
+    conv:user("Hello there")
+    local reply, meta = conv:send(client)
+    assert.is_table(reply, tostring(meta))
+    assert.are.equal("You said: Hello there", reply.text)
+    assert.are.equal("end_turn", reply.stop_reason)
+    assert.are.equal(200, meta.status)
+    conv:user("again")
+    local reply2 = assert(conv:send(client))
+    assert.are.equal("You said: again", reply2.text)
+    local bodies = sent_bodies()
+    assert.are.equal(2, #bodies)
+    assert.are.same({ { text = "Be brief." } }, bodies[2].system)
+    assert.are.same({ maxTokens = 256, temperature = 0.3 }, bodies[2].inferenceConfig)
+    assert.are.same({ { role = "user", content = { { text = "Hello there" } } },
+      { role = "assistant", content = { { text = "You said: Hello there" } } },
+      { role = "user", content = { { text = "again" } } } }, bodies[2].messages)
+    assert.are.equal(4, #conv:messages())
+  end)
+
+  it("pairs toolUse with toolResult", function()
+    emu:scenario(NOVA, { log_body = true, tool_use = "weather" })
+    local conv = bedrock.conversation{ model_id = NOVA,
+      params = { tool_config = { tools = { { toolSpec = { name = "weather",
+        inputSchema = { json = { type = "object" } } } } } } } }
+    conv:user("Rome")
+    local reply = assert(conv:send(client))
+    assert.are.equal("tool_use", reply.stop_reason)
+    assert.are.equal(1, #reply.tool_uses)
+    assert.are.equal("weather", reply.tool_uses[1].name)
+    assert.are.same({ query = "Rome" }, reply.tool_uses[1].input)
+    local _, err = conv:send(client)              -- the tool use is unanswered
+    assert.are.equal("InvalidParameter", err.code)
+    conv:tool_result(reply.tool_uses[1].id, { temp = 28 })
+    local final = assert(conv:send(client))
+    assert.are.equal("end_turn", final.stop_reason)
+    local sent = sent_bodies()[2].messages
+    assert.are.same({ role = "user", content = { { toolResult = { toolUseId = reply.tool_uses[1].id,
+      content = { { json = { temp = 28 } } }, status = "success" } } } }, sent[3])
+    assert.are.equal(4, #conv:messages())
+  end)
+
+  it("assembles a streamed reply with its reasoning signature and sends it back unchanged", function()
+    emu:scenario(NOVA, { log_body = true, reasoning = "Let me think." })
+    local conv = bedrock.conversation{ model_id = NOVA }
+    conv:user("Why?")
+    local seen = 0
+    for ev in conv:stream(client) do seen = seen + 1; assert.is_string(ev.type) end
+    assert.is_true(seen >= 5)
+    local m = conv:messages()
+    assert.are.equal(2, #m)
+    local reasoning = m[2].content[1].reasoningContent
+    assert.are.equal("Let me think.", reasoning.reasoningText.text)
+    assert.matches("^sig%-", reasoning.reasoningText.signature)
+    assert.are.equal("You said: Why?", m[2].content[2].text)
+    conv:user("Go on")
+    assert(conv:send(client))
+    assert.are.same(m[2], sent_bodies()[2].messages[2])
+  end)
+
+  it("appends nothing when the stream breaks off, and sends the turn again", function()
+    emu:scenario(NOVA, { reset_after_events = 2, fault_attempts = 1 })
+    local conv = bedrock.conversation{ model_id = NOVA }
+    conv:user("hello")
+    local ok = pcall(function() for _ in conv:stream(client) do end end)
+    assert.is_false(ok)
+    assert.are.equal(1, #conv:messages())
+    local reply = assert(conv:send(client))
+    assert.are.equal("You said: hello", reply.text)
+    assert.are.equal(2, #conv:messages())
   end)
 end)
