@@ -8,6 +8,15 @@ local emulator = require "spec.support.emulator"
 local CLAUDE37 = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
 local NOVA = "us.amazon.nova-lite-v1:0"
 
+-- the bodies an emulator received (scenarios with log_body), decoded
+local function bodies_sent_to(emu)
+  local out = {}
+  for _, r in ipairs(emu:requests()) do
+    if r.body then out[#out + 1] = cjson.decode(r.body) end
+  end
+  return out
+end
+
 describe("conversation over invoke_model", function()
   local emu, client
 
@@ -19,14 +28,6 @@ describe("conversation over invoke_model", function()
     return bedrock.client(cfg)
   end
 
-  -- the bodies the emulator received, decoded
-  local function sent_bodies()
-    local out = {}
-    for _, r in ipairs(emu:requests()) do
-      if r.body then out[#out + 1] = cjson.decode(r.body) end
-    end
-    return out
-  end
 
   setup(function() emu = emulator.shared() end)
   before_each(function()
@@ -64,7 +65,7 @@ describe("conversation over invoke_model", function()
       { msgs[1].role, msgs[2].role, msgs[3].role, msgs[4].role })
     assert.are.same({ { type = "text", text = "You said: hello there" } }, msgs[2].content)
 
-    local bodies = sent_bodies()
+    local bodies = bodies_sent_to(emu)
     assert.are.equal(2, #bodies)
     assert.are.same({ anthropic_version = "bedrock-2023-05-31", max_tokens = 200, temperature = 0.5,
       system = "Be brief.",
@@ -143,7 +144,7 @@ describe("conversation over invoke_model", function()
     assert.are.same({}, conv:pending_tool_uses())
     emu:scenario(CLAUDE37, { log_body = true })
     assert(conv:send(client))
-    local body = sent_bodies()[2]
+    local body = bodies_sent_to(emu)[2]
     assert.are.same({ role = "user", content = {
       { type = "tool_result", tool_use_id = "toolu_01", content = "sunny" },
       { type = "tool_result", tool_use_id = "toolu_02", content = { { type = "text", text = '{"temp_c":21}' } } },
@@ -177,7 +178,7 @@ describe("conversation over invoke_model", function()
       { type = "text", text = "Cold in Oslo." } } })
     local reply = assert(conv:send(client))
     assert.are.equal("Cold in Oslo.", reply.text)
-    local body = sent_bodies()[2]
+    local body = bodies_sent_to(emu)[2]
     assert.are.same(thinking, body.thinking)
     assert.are.same(blocks, body.messages[2].content)        -- unchanged, signatures and all
     assert.are.same({ type = "thinking", thinking = "It is cold.", signature = "second+sig==" },
@@ -199,7 +200,7 @@ describe("conversation over invoke_model", function()
     local reply = assert(conv:send(client))
     assert.are.equal("You said: charlie one two three four", reply.text)
     assert.are.equal(2, conv.trimmed)
-    local body = sent_bodies()[3]
+    local body = bodies_sent_to(emu)[3]
     assert.are.equal("sys", body.system)
     assert.are.equal(3, #body.messages)
     assert.are.equal("bravo one two three four", body.messages[1].content[1].text)
@@ -225,7 +226,7 @@ describe("conversation over invoke_model", function()
     assert.is_true(conv:estimate_tokens(1) > conv.max_context_tokens)
     assert(conv:send(client))
     assert.are.equal(4, conv.trimmed)
-    local body = sent_bodies()[4]
+    local body = bodies_sent_to(emu)[4]
     assert.are.equal("sys", body.system)
     assert.are.equal("bravo b b b b", body.messages[1].content[1].text)
     for _, m in ipairs(body.messages) do
@@ -238,9 +239,9 @@ describe("conversation over invoke_model", function()
     conv.max_context_tokens = 1
     conv:user("delta d")
     assert(conv:send(client))
-    assert.are.equal(1, #sent_bodies()[5].messages)
-    assert.are.equal("delta d", sent_bodies()[5].messages[1].content[1].text)
-    assert.are.equal("sys", sent_bodies()[5].system)
+    assert.are.equal(1, #bodies_sent_to(emu)[5].messages)
+    assert.are.equal("delta d", bodies_sent_to(emu)[5].messages[1].content[1].text)
+    assert.are.equal("sys", bodies_sent_to(emu)[5].system)
   end)
 
   it("saves to JSON and resumes mid tool use", function()
@@ -268,7 +269,7 @@ describe("conversation over invoke_model", function()
     emu:scenario(CLAUDE37, { log_body = true })
     local reply = assert(resumed:send(client))
     assert.are.equal("You said: look it up", reply.text)
-    local body = sent_bodies()[2]
+    local body = bodies_sent_to(emu)[2]
     assert.are.equal(300, body.max_tokens)
     assert.are.equal(0.2, body.temperature)
     -- an empty tool input stays a JSON object through the save
@@ -483,14 +484,6 @@ describe("conversation over Converse, over the wire", function()
   -- /converse and /converse-stream routes.
   local emu, client
 
-  local function sent_bodies()
-    local out = {}
-    for _, r in ipairs(emu:requests()) do
-      if r.body then out[#out + 1] = cjson.decode(r.body) end
-    end
-    return out
-  end
-
   setup(function() emu = emulator.shared() end)
   before_each(function()
     emu:reset()
@@ -513,7 +506,7 @@ describe("conversation over Converse, over the wire", function()
     conv:user("again")
     local reply2 = assert(conv:send(client))
     assert.are.equal("You said: again", reply2.text)
-    local bodies = sent_bodies()
+    local bodies = bodies_sent_to(emu)
     assert.are.equal(2, #bodies)
     assert.are.same({ { text = "Be brief." } }, bodies[2].system)
     assert.are.same({ maxTokens = 256, temperature = 0.3 }, bodies[2].inferenceConfig)
@@ -539,7 +532,7 @@ describe("conversation over Converse, over the wire", function()
     conv:tool_result(reply.tool_uses[1].id, { temp = 28 })
     local final = assert(conv:send(client))
     assert.are.equal("end_turn", final.stop_reason)
-    local sent = sent_bodies()[2].messages
+    local sent = bodies_sent_to(emu)[2].messages
     assert.are.same({ role = "user", content = { { toolResult = { toolUseId = reply.tool_uses[1].id,
       content = { { json = { temp = 28 } } }, status = "success" } } } }, sent[3])
     assert.are.equal(4, #conv:messages())
@@ -560,7 +553,7 @@ describe("conversation over Converse, over the wire", function()
     assert.are.equal("You said: Why?", m[2].content[2].text)
     conv:user("Go on")
     assert(conv:send(client))
-    assert.are.same(m[2], sent_bodies()[2].messages[2])
+    assert.are.same(m[2], bodies_sent_to(emu)[2].messages[2])
   end)
 
   it("appends nothing when the stream breaks off, and sends the turn again", function()

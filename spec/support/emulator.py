@@ -1878,6 +1878,25 @@ def raise_nofile_limit():
         pass
 
 
+def watch_stdin(on_quit):
+    """Call on_quit (from a thread) at EOF on stdin or at a line "quit": a launcher whose pipe
+    other processes inherited cannot rely on EOF alone. The fakes beside this file use it too."""
+    def run():
+        seen = b""
+        try:
+            while True:
+                data = os.read(0, 65536)
+                if not data:
+                    break
+                seen = (seen + data)[-64:]
+                if b"quit\n" in seen:
+                    break
+        except OSError:
+            pass
+        on_quit()
+    threading.Thread(target=run, name="stdin-eof", daemon=True).start()
+
+
 def write_port_file(path, port):
     tmp = "%s.%d.tmp" % (path, os.getpid())
     with open(tmp, "w") as f:
@@ -1908,21 +1927,7 @@ async def serve(args):
         except (NotImplementedError, RuntimeError):
             pass
     if args.exit_on_stdin_eof:
-        def watch_stdin():
-            # EOF, or a line "quit" (a launcher whose pipe other processes inherited cannot rely on EOF)
-            seen = b""
-            try:
-                while True:
-                    data = os.read(0, 65536)
-                    if not data:
-                        break
-                    seen = (seen + data)[-64:]
-                    if b"quit\n" in seen:
-                        break
-            except OSError:
-                pass
-            loop.call_soon_threadsafe(request_stop)
-        threading.Thread(target=watch_stdin, name="stdin-eof", daemon=True).start()
+        watch_stdin(lambda: loop.call_soon_threadsafe(request_stop))
     if args.parent_pid:
         async def watch_parent():
             while True:

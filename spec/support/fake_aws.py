@@ -27,6 +27,9 @@ import uuid
 
 from werkzeug.serving import make_server
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from emulator import watch_stdin  # noqa: E402  (the emulator's stdin watcher, one copy)
+
 DEFAULTS = {
     # IMDS
     "imds_token_status": 200,      # 404/403/405: IMDSv1 only; 400: bad request
@@ -267,20 +270,7 @@ def main(argv=None):
         server = wsgiref_server("127.0.0.1", args.port, app, server_class=Server, handler_class=Handler)
     stop = threading.Event()
     if args.exit_on_stdin_eof:
-        def watch_stdin():
-            seen = b""
-            try:
-                while True:
-                    data = os.read(0, 65536)
-                    if not data:
-                        break
-                    seen = (seen + data)[-64:]
-                    if b"quit\n" in seen:
-                        break
-            except OSError:
-                pass
-            stop.set()
-        threading.Thread(target=watch_stdin, daemon=True).start()
+        watch_stdin(stop.set)
     if args.parent_pid:
         def watch_parent():
             while not stop.wait(0.25):
