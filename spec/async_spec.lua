@@ -13,9 +13,7 @@ describe("async client", function()
   setup(function() emu = emulator.shared() end)
   before_each(function()
     emu:reset()
-    aclient = bedrock.async_client{ endpoint_url = emu.url, region_name = "us-east-1",
-      access_key_id = emulator.credentials.access_key_id,
-      secret_access_key = emulator.credentials.secret_access_key, timeout = 5 }
+    aclient = bedrock.async_client(emu:config())
   end)
 
   it("invokes and streams inside bedrock.run", function()

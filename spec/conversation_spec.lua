@@ -20,13 +20,7 @@ end
 describe("conversation over invoke_model", function()
   local emu, client
 
-  local function new_client(extra)
-    local cfg = { endpoint_url = emu.url, region_name = "us-east-1",
-      access_key_id = emulator.credentials.access_key_id,
-      secret_access_key = emulator.credentials.secret_access_key, timeout = 5 }
-    for k, v in pairs(extra or {}) do cfg[k] = v end
-    return bedrock.client(cfg)
-  end
+  local function new_client(extra) return bedrock.client(emu:config(extra)) end
 
 
   setup(function() emu = emulator.shared() end)
@@ -487,9 +481,7 @@ describe("conversation over Converse, over the wire", function()
   setup(function() emu = emulator.shared() end)
   before_each(function()
     emu:reset()
-    client = bedrock.client{ endpoint_url = emu.url, region_name = "us-east-1",
-      access_key_id = emulator.credentials.access_key_id,
-      secret_access_key = emulator.credentials.secret_access_key, timeout = 5 }
+    client = bedrock.client(emu:config())
   end)
   after_each(function() client:close() end)
 

@@ -10,10 +10,9 @@ describe("invoke_model", function()
 
   -- these specs are about the transport, with minimal bodies (`{}`): the
   -- model-specific body checks are off here and specced in validate_spec.lua
+  -- transport specs: bare bodies, so no model-specific body checks
   local function new_client(extra)
-    local cfg = { endpoint_url = emu.url, region_name = "us-east-1",
-      access_key_id = emulator.credentials.access_key_id,
-      secret_access_key = emulator.credentials.secret_access_key, timeout = 5, validate = false }
+    local cfg = emu:config{ validate = false }
     for k, v in pairs(extra or {}) do cfg[k] = v end
     return bedrock.client(cfg)
   end

@@ -271,9 +271,7 @@ describe("standard-mode figures over the wire", function()
   setup(function() emu = emulator.shared() end)
   before_each(function()
     emu:reset()
-    client = bedrock.client{ endpoint_url = emu.url, region_name = "us-east-1",
-      access_key_id = emulator.credentials.access_key_id,
-      secret_access_key = emulator.credentials.secret_access_key, timeout = 5 }
+    client = bedrock.client(emu:config())
   end)
   after_each(function() client:close() end)
 

@@ -10,13 +10,7 @@ local BODY = { anthropic_version = "bedrock-2023-05-31", max_tokens = 100,
 describe("invoke_model_with_response_stream", function()
   local emu, client
 
-  local function new_client(extra)
-    local cfg = { endpoint_url = emu.url, region_name = "us-east-1",
-      access_key_id = emulator.credentials.access_key_id,
-      secret_access_key = emulator.credentials.secret_access_key, timeout = 5 }
-    for k, v in pairs(extra or {}) do cfg[k] = v end
-    return bedrock.client(cfg)
-  end
+  local function new_client(extra) return bedrock.client(emu:config(extra)) end
 
   local function collect(stream)
     local events = {}

@@ -112,6 +112,16 @@ function emulator.shared()
   return shared
 end
 
+--- A client config for this emulator with its static test keys (region
+-- us-east-1, timeout 5 s), the keys of `extra` added or overriding.
+function Emulator:config(extra)
+  local cfg = { endpoint_url = self.url, region_name = "us-east-1",
+    access_key_id = emulator.credentials.access_key_id,
+    secret_access_key = emulator.credentials.secret_access_key, timeout = 5 }
+  for k, v in pairs(extra or {}) do cfg[k] = v end
+  return cfg
+end
+
 -- curl <method> <path> [json body] -> status, body (raises on transport failure)
 function Emulator:call(method, path, body)
   if self.stopped then error("emulator: already stopped", 3) end
