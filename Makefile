@@ -23,7 +23,7 @@ CORE_HDR    := $(wildcard src/*.h)
 
 # Debian packages the build, the suite, the demo and the benchmarks need.
 DEB_PKGS    := gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
-               zlib1g-dev lua-cjson lua-busted luarocks curl python3 valgrind openssl
+               zlib1g-dev lua-cjson lua-busted luarocks curl python3 python3-h2 valgrind openssl
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;./?.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
