@@ -995,6 +995,111 @@ int sigv4_payload_hash(struct sigv4_signer *s, const void *data, size_t len,
   return SIGV4_OK;
 }
 
+/* ---- event-stream input envelopes ------------------------------------- */
+
+void sigv4_event_date_header(int64_t time, unsigned char out[15])
+{
+  uint64_t ms = (uint64_t)time * 1000u;
+  int i;
+  out[0] = 5;
+  memcpy(out + 1, ":date", 5);
+  out[6] = 8;                       /* timestamp */
+  for(i = 0; i < 8; i++)
+    out[7 + i] = (unsigned char)(ms >> (56 - 8 * i));
+}
+
+static int digest_hex(struct sigv4_signer *s, const void *p, size_t n,
+                      char *out)
+{
+  unsigned char md[SHA256_LEN];
+  if(!EVP_DigestInit_ex(s->work, s->md, NULL) ||
+     !EVP_DigestUpdate(s->work, n ? p : "", n) ||
+     !EVP_DigestFinal_ex(s->work, md, NULL))
+    return 0;
+  to_hex(md, SHA256_LEN, out);
+  return 1;
+}
+
+int sigv4_sign_event(struct sigv4_signer *s, const struct sigv4_event *ev,
+                     unsigned char signature[SHA256_LEN],
+                     char signature_hex[SIGV4_HEX_LEN + 1], char *sts_out)
+{
+  static const char head[] = "AWS4-HMAC-SHA256-PAYLOAD\n";
+  char sts[SIGV4_EVENT_STS_MAX];
+  char date[SIGV4_AMZ_DATE_LEN + 1];
+  unsigned char dh[15], ih[SHA256_LEN];
+  size_t rlen, slen, klen, i, n;
+  struct key_slot *slot;
+  char *d = sts;
+  int rc;
+
+  if(!s || !ev || !ev->prior_signature || !ev->region || !ev->service ||
+     !ev->secret_access_key || (!ev->payload && ev->payload_len) ||
+     ev->time < 0 || ev->time > MAX_TIME)
+    return SIGV4_ERR_ARG;
+  if(strlen(ev->prior_signature) != SIGV4_HEX_LEN)
+    return SIGV4_ERR_ARG;
+  for(i = 0; i < SIGV4_HEX_LEN; i++)
+    if(!strchr(hexdig, ev->prior_signature[i]) || !ev->prior_signature[i])
+      return SIGV4_ERR_ARG;
+  if(!scope_part_ok(ev->region, &rlen) || !scope_part_ok(ev->service, &slen) ||
+     rlen > 64 || slen > 64)
+    return SIGV4_ERR_ARG;
+  klen = strlen(ev->secret_access_key);
+
+  amz_date(ev->time, date);
+  n = sizeof(head) - 1;
+  memcpy(d, head, n);
+  d += n;
+  memcpy(d, date, SIGV4_AMZ_DATE_LEN);
+  d += SIGV4_AMZ_DATE_LEN;
+  *d++ = '\n';
+  memcpy(d, date, 8);
+  d += 8;
+  *d++ = '/';
+  memcpy(d, ev->region, rlen);
+  d += rlen;
+  *d++ = '/';
+  memcpy(d, ev->service, slen);
+  d += slen;
+  memcpy(d, "/aws4_request\n", 14);
+  d += 14;
+  memcpy(d, ev->prior_signature, SIGV4_HEX_LEN);
+  d += SIGV4_HEX_LEN;
+  *d++ = '\n';
+  sigv4_event_date_header(ev->time, dh);
+  if(!digest_hex(s, dh, sizeof(dh), d))
+    return SIGV4_ERR_CRYPTO;
+  d += SIGV4_HEX_LEN;
+  *d++ = '\n';
+  if(!digest_hex(s, ev->payload, ev->payload_len, d))
+    return SIGV4_ERR_CRYPTO;
+  d += SIGV4_HEX_LEN;
+  n = (size_t)(d - sts);
+
+  rc = get_slot(s, date, ev->region, rlen, ev->service, slen,
+                ev->secret_access_key, klen, &slot);
+  if(rc)
+    return rc;
+  rc = SIGV4_ERR_CRYPTO;
+  if(!EVP_MD_CTX_copy_ex(s->work, slot->inner) ||
+     !EVP_DigestUpdate(s->work, sts, n) ||
+     !EVP_DigestFinal_ex(s->work, ih, NULL) ||
+     !EVP_MD_CTX_copy_ex(s->work, slot->outer) ||
+     !EVP_DigestUpdate(s->work, ih, sizeof(ih)) ||
+     !EVP_DigestFinal_ex(s->work, signature, NULL))
+    goto done;
+  to_hex(signature, SHA256_LEN, signature_hex);
+  if(sts_out) {
+    memcpy(sts_out, sts, n);
+    sts_out[n] = '\0';
+  }
+  rc = SIGV4_OK;
+done:
+  OPENSSL_cleanse(ih, sizeof(ih));
+  return rc;
+}
+
 const char *sigv4_strerror(int status)
 {
   switch(status) {

@@ -95,6 +95,36 @@ int sigv4_sha256_hex(const void *data, size_t len, char out[SIGV4_HEX_LEN + 1]);
 int sigv4_payload_hash(struct sigv4_signer *s, const void *data, size_t len,
                        char out[SIGV4_HEX_LEN + 1]);
 
+/* Event-stream input (InvokeModelWithBidirectionalStream): every message the
+** client sends goes inside an envelope whose :chunk-signature chains from the
+** previous one, starting at the HTTP request's own signature (the seed).
+** The string to sign is
+**   AWS4-HMAC-SHA256-PAYLOAD \n <amzdate> \n <date>/<region>/<service>/aws4_request \n
+**   <prior signature hex> \n hex(sha256(the encoded :date header)) \n hex(sha256(payload))
+** where the :date header is a timestamp of whole seconds (ms = time * 1000). */
+#define SIGV4_EVENT_STS_MAX 512
+
+struct sigv4_event {
+  const char *prior_signature;    /* SIGV4_HEX_LEN lowercase hex chars */
+  const void *payload;            /* the envelope's payload: an encoded message, */
+  size_t payload_len;             /* or empty for the end of the input */
+  const char *region;
+  const char *service;
+  const char *secret_access_key;
+  int64_t time;                   /* Unix seconds */
+};
+
+/* Sign one envelope: the raw and hex signatures (the next prior). When sts
+** is not NULL it gets the string to sign (SIGV4_EVENT_STS_MAX bytes, NUL
+** ended), for tests. */
+int sigv4_sign_event(struct sigv4_signer *s, const struct sigv4_event *ev,
+                     unsigned char signature[32],
+                     char signature_hex[SIGV4_HEX_LEN + 1], char *sts);
+
+/* The 15 bytes of an event-stream :date header (name length, name, type 8,
+** big-endian ms): what the envelope carries and what the signature hashes. */
+void sigv4_event_date_header(int64_t time, unsigned char out[15]);
+
 const char *sigv4_strerror(int status);
 
 #endif

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include <openssl/evp.h>
+#include <zlib.h>
 
 #include "sigv4.h"
 
@@ -859,6 +860,113 @@ static void run_extra(void)
   sigv4_signer_free(NULL);
 }
 
+/* Event-stream input envelopes: the string to sign of smithy-rs's own test
+** (aws-sigv4 event_stream.rs, "string_to_sign"), the signature against the
+** independent HMAC chain, the chain itself, and bad arguments. */
+static void put_be32(unsigned char *p, unsigned long v)
+{
+  p[0] = (unsigned char)(v >> 24);
+  p[1] = (unsigned char)(v >> 16);
+  p[2] = (unsigned char)(v >> 8);
+  p[3] = (unsigned char)v;
+}
+
+static void run_event(void)
+{
+  static const char want_sts[] =
+    "AWS4-HMAC-SHA256-PAYLOAD\n"
+    "19731129T213309Z\n"
+    "19731129/us-east-1/testservice/aws4_request\n"
+    "be1f8c7d79ef8e1abc5254a2c70e4da3bfaf4f07328f527444e1fc6ea67273e2\n"
+    "0c0e3b3bf66b59b976181bd7d401927bbd624107303c713fd1e5f3d3c8dd1b1e\n"
+    "f2eba0f2e95967ee9fbc6db5e678d2fd599229c0d04b11e4fc8e0f2a02a806c6";
+  static const char secret[] = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+  struct sigv4_signer *s = sigv4_signer_new();
+  struct sigv4_event ev;
+  unsigned char msg[48], sig[32], dh[15];
+  char prior[SIGV4_HEX_LEN + 1], hex[SIGV4_HEX_LEN + 1], hex2[SIGV4_HEX_LEN + 1];
+  char ref[SIGV4_HEX_LEN + 1], sts[SIGV4_EVENT_STS_MAX], sts2[SIGV4_EVENT_STS_MAX];
+  int i, ok;
+
+  /* the message: header some-header = "value" (string), payload "test payload" */
+  put_be32(msg, 48);
+  put_be32(msg + 4, 20);
+  put_be32(msg + 8, crc32(0, msg, 8));
+  msg[12] = 11;
+  memcpy(msg + 13, "some-header", 11);
+  msg[24] = 7;
+  msg[25] = 0;
+  msg[26] = 5;
+  memcpy(msg + 27, "value", 5);
+  memcpy(msg + 32, "test payload", 12);
+  put_be32(msg + 44, crc32(0, msg, 44));
+
+  check("event: signer", s != NULL);
+  if(!s)
+    return;
+  sigv4_sha256_hex("last message sts", 16, prior);
+  memset(&ev, 0, sizeof(ev));
+  ev.prior_signature = prior;
+  ev.payload = msg;
+  ev.payload_len = sizeof(msg);
+  ev.region = "us-east-1";
+  ev.service = "testservice";
+  ev.secret_access_key = secret;
+  ev.time = 123456789;
+  ok = sigv4_sign_event(s, &ev, sig, hex, sts) == SIGV4_OK;
+  check("event: sign", ok);
+  check("event: string to sign (smithy-rs vector)", ok && !strcmp(sts, want_sts));
+  if(ok && strcmp(sts, want_sts))
+    printf("  got:\n%s\n", sts);
+  check("event: signature (independent HMAC)",
+        ok && !reference_sig(secret, "19731129", "us-east-1", "testservice",
+                             sts, strlen(sts), ref) && !strcmp(ref, hex));
+  for(i = 0, ok = 1; i < 32; i++) {
+    char two[3];
+    snprintf(two, sizeof(two), "%02x", sig[i]);
+    ok = ok && !memcmp(two, hex + 2 * i, 2);
+  }
+  check("event: raw signature matches hex", ok);
+
+  sigv4_event_date_header(123456789, dh);
+  check("event: :date header bytes",
+        dh[0] == 5 && !memcmp(dh + 1, ":date", 5) && dh[6] == 8 &&
+        dh[7] == 0 && dh[8] == 0 && dh[9] == 0 && dh[10] == 0x1c &&
+        dh[11] == 0xbe && dh[12] == 0x99 && dh[13] == 0x1a && dh[14] == 0x08);
+
+  /* the chain: the next envelope (empty: the end) signs with the last
+  ** signature as prior; same input, same output; a new prior, a new one */
+  ev.prior_signature = hex;
+  ev.payload = NULL;
+  ev.payload_len = 0;
+  ok = sigv4_sign_event(s, &ev, sig, hex2, sts2) == SIGV4_OK;
+  check("event: chained end envelope",
+        ok && strstr(sts2, hex) != NULL &&
+        strstr(sts2, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") != NULL &&
+        strcmp(hex2, hex) != 0);
+  check("event: chained signature (independent HMAC)",
+        ok && !reference_sig(secret, "19731129", "us-east-1", "testservice",
+                             sts2, strlen(sts2), ref) && !strcmp(ref, hex2));
+
+  /* bad arguments are refused, never signed */
+  ev.prior_signature = "abc";
+  check("event: short prior refused", sigv4_sign_event(s, &ev, sig, hex2, NULL) == SIGV4_ERR_ARG);
+  memcpy(ref, hex, sizeof(ref));
+  ref[5] = 'G';
+  ev.prior_signature = ref;
+  check("event: non-hex prior refused", sigv4_sign_event(s, &ev, sig, hex2, NULL) == SIGV4_ERR_ARG);
+  ev.prior_signature = hex;
+  ev.region = "us/east";
+  check("event: '/' in region refused", sigv4_sign_event(s, &ev, sig, hex2, NULL) == SIGV4_ERR_ARG);
+  ev.region = "us-east-1";
+  ev.time = -1;
+  check("event: negative time refused", sigv4_sign_event(s, &ev, sig, hex2, NULL) == SIGV4_ERR_ARG);
+  ev.time = 123456789;
+  ev.payload_len = 3;
+  check("event: NULL payload with a length refused", sigv4_sign_event(s, &ev, sig, hex2, NULL) == SIGV4_ERR_ARG);
+  sigv4_signer_free(s);
+}
+
 int main(int argc, char **argv)
 {
   if(argc < 2) {
@@ -868,6 +976,7 @@ int main(int argc, char **argv)
   run_set(argv[1], "sigv4", 38);
   run_set(argv[1], "sigv4-bedrock", 5);
   run_extra();
+  run_event();
   printf("sigv4: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
