@@ -388,6 +388,7 @@ struct lens {
   size_t akid;
   size_t secret;
   size_t token;
+  size_t hash;
 };
 
 /* Compare names as their lowercase forms. */
@@ -704,10 +705,16 @@ static int check_request(const struct sigv4_request *r,
     return 0;
   if(r->time < 0 || r->time > MAX_TIME)
     return 0;
-  for(i = 0; i < SIGV4_HEX_LEN; i++) {
-    char ch = r->payload_hash[i];
-    if(!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+  l->hash = strlen(r->payload_hash);
+  if(l->hash != sizeof(SIGV4_STREAMING_EVENTS) - 1 ||
+     memcmp(r->payload_hash, SIGV4_STREAMING_EVENTS, l->hash)) {
+    if(l->hash != SIGV4_HEX_LEN)
       return 0;
+    for(i = 0; i < SIGV4_HEX_LEN; i++) {
+      char ch = r->payload_hash[i];
+      if(!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+        return 0;
+    }
   }
   for(i = 0; i < r->nheaders; i++) {
     const struct sigv4_header *h = &r->headers[i];
@@ -855,8 +862,8 @@ int sigv4_sign(struct sigv4_signer *s, const struct sigv4_request *r,
   }
   sh_len = (size_t)(d - sh);
   *d++ = '\n';
-  memcpy(d, r->payload_hash, SIGV4_HEX_LEN);
-  d += SIGV4_HEX_LEN;
+  memcpy(d, r->payload_hash, l.hash);
+  d += l.hash;
   cr_len = (size_t)(d - cr);
 
   rc = SIGV4_ERR_CRYPTO;

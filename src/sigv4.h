@@ -40,7 +40,8 @@ struct sigv4_request {
   ** those two here. */
   const struct sigv4_header *headers;
   size_t nheaders;
-  const char *payload_hash;       /* SIGV4_HEX_LEN lowercase hex chars */
+  const char *payload_hash;       /* SIGV4_HEX_LEN lowercase hex chars, or
+                                  ** SIGV4_STREAMING_EVENTS (event-stream input) */
   const char *region;
   const char *service;            /* signing name: "bedrock" */
   int64_t time;                   /* Unix seconds */
@@ -103,6 +104,7 @@ int sigv4_payload_hash(struct sigv4_signer *s, const void *data, size_t len,
 **   <prior signature hex> \n hex(sha256(the encoded :date header)) \n hex(sha256(payload))
 ** where the :date header is a timestamp of whole seconds (ms = time * 1000). */
 #define SIGV4_EVENT_STS_MAX 512
+#define SIGV4_STREAMING_EVENTS "STREAMING-AWS4-HMAC-SHA256-EVENTS"
 
 struct sigv4_event {
   const char *prior_signature;    /* SIGV4_HEX_LEN lowercase hex chars */

@@ -964,6 +964,33 @@ static void run_event(void)
   ev.time = 123456789;
   ev.payload_len = 3;
   check("event: NULL payload with a length refused", sigv4_sign_event(s, &ev, sig, hex2, NULL) == SIGV4_ERR_ARG);
+  {
+    /* the HTTP request of an event-stream input: its payload hash is the
+    ** literal, signed as such; any other non-hex value is still refused */
+    struct sigv4_request r;
+    struct sigv4_header h[4];
+    struct sigv4_credentials cr;
+    struct sigv4_output out;
+    static const char lit[] = "STREAMING-AWS4-HMAC-SHA256-EVENTS";
+    base_request(&r, h);
+    base_creds(&cr);
+    r.payload_hash = lit;
+    char day[9];
+    ok = sigv4_sign(s, &r, &cr, SIGV4_KEEP_INTERMEDIATE, &out) == SIGV4_OK;
+    memcpy(day, out.amz_date, 8);
+    day[8] = '\0';
+    check("event: STREAMING-AWS4-HMAC-SHA256-EVENTS payload hash",
+          ok && out.canonical_request_len > sizeof(lit) &&
+          !strcmp(out.canonical_request + out.canonical_request_len - (sizeof(lit) - 1), lit));
+    check("event: its signature (independent HMAC)",
+          ok && !reference_sig(cr.secret_access_key, day, r.region, r.service,
+                               out.string_to_sign, out.string_to_sign_len, ref) &&
+          !strcmp(ref, out.signature));
+    sigv4_output_free(&out);
+    r.payload_hash = "STREAMING-AWS4-HMAC-SHA256-EVENTZ";
+    check("event: another literal refused", sigv4_sign(s, &r, &cr, 0, &out) == SIGV4_ERR_ARG);
+    sigv4_output_free(&out);
+  }
   sigv4_signer_free(s);
 }
 
