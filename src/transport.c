@@ -105,6 +105,15 @@ struct xfer {
   struct bytes ready;             /* validated frames, back to back */
   size_t high_water;
   int paused;                     /* we returned CURL_WRITEFUNC_PAUSE */
+
+  /* duplex transfers: the request body is the send queue, fed while the
+  ** response is read (HTTP/2) */
+  int duplex;
+  struct bytes out;               /* bytes libcurl has not taken yet */
+  int out_ended;                  /* no more input: the body ends once out drains */
+  int send_paused;                /* we returned CURL_READFUNC_PAUSE */
+  int out_full;                   /* a sender waits for room: mark changed below half */
+  size_t out_high_water;
   int connect_phase;              /* failed before the connection was up */
   int connected;                  /* a connection is up (new or reused) */
   int sends;                      /* times the request went out: 0 or 1 */
@@ -341,6 +350,46 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
   return n;
 }
 
+/* Duplex request body: whatever the caller queued. An empty queue pauses
+** the upload until xfer_send (or the end) resumes it. */
+static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
+{
+  struct xfer *x = ud;
+  size_t n = size * nitems, have = x->out.len - x->out.off;
+  if(!have) {
+    if(x->out_ended)
+      return 0;
+    x->send_paused = 1;
+    return CURL_READFUNC_PAUSE;
+  }
+  if(n > have)
+    n = have;
+  memcpy(buf, x->out.p + x->out.off, n);
+  x->out.off += n;
+  have -= n;
+  if(x->out_full && have < x->out_high_water / 2) {
+    x->out_full = 0;
+    mark_changed(x);
+  }
+  return n;
+}
+
+/* libcurl keeps one pause state for both directions: set it from ours. */
+static void apply_pause(struct xfer *x)
+{
+  curl_easy_pause(x->easy, (x->paused ? CURLPAUSE_RECV : 0) |
+                           (x->send_paused ? CURLPAUSE_SEND : 0));
+}
+
+/* Silence counts against the idle timeout once connected, unless we paused
+** the reader ourselves, or the server may be waiting for more input (a
+** duplex transfer whose input has not ended). */
+static int idle_counts(const struct xfer *x)
+{
+  return x->idle_timeout_ms > 0 && x->connected && !x->paused &&
+         (!x->duplex || x->out_ended);
+}
+
 /* ---- engine ---- */
 
 struct xfer_engine *xfer_engine_new(void)
@@ -495,7 +544,7 @@ int xfer_engine_pump(struct xfer_engine *e, long timeout_ms, char *err,
   for(x = e->xfers; x; x = x->next) {
     if(x->state != XFER_RUNNING)
       continue;
-    if(x->idle_timeout_ms > 0 && !x->paused && x->connected) {
+    if(idle_counts(x)) {
       double d = x->last_activity_ms + (double)x->idle_timeout_ms;
       if(next_deadline < 0 || d < next_deadline)
         next_deadline = d;
@@ -550,7 +599,7 @@ int xfer_engine_pump(struct xfer_engine *e, long timeout_ms, char *err,
       x->connect_phase = !x->connected;
       finish(x, XFER_FAILED, XFER_ERR_TIMEOUT, msg2);
     }
-    else if(x->idle_timeout_ms > 0 && !x->paused && x->connected &&
+    else if(idle_counts(x) &&
             now - x->last_activity_ms > (double)x->idle_timeout_ms) {
       char msg2[96];
       snprintf(msg2, sizeof(msg2), "no data from the server for %ld ms",
@@ -596,6 +645,12 @@ struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
     goto nomem;
   evs_decoder_init(&x->dec);
   x->stream = o->stream;
+  x->duplex = o->duplex;
+  x->out_high_water = o->send_high_water ? o->send_high_water : XFER_DEFAULT_SEND_HIGH_WATER;
+  if(x->duplex && !x->stream) {
+    snprintf(err, errlen, "a duplex transfer reads an event stream");
+    goto fail;
+  }
   x->high_water = o->high_water ? o->high_water : XFER_DEFAULT_HIGH_WATER;
   x->idle_timeout_ms = o->idle_timeout_ms;
   x->easy = e->nidle > 0 ? e->idle[--e->nidle] : curl_easy_init();
@@ -656,6 +711,11 @@ struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
     goto fail;
   }
   curl_easy_setopt(x->easy, CURLOPT_TCP_NODELAY, 1L);
+  /* HTTP/1.1 on keep-alive connections, as botocore does (libcurl would
+  ** offer h2 over TLS by default): one request per connection at a time,
+  ** which is what the pool and the fault handling assume. Duplex transfers
+  ** switch to HTTP/2 below. */
+  curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
   if(o->stream)
     curl_easy_setopt(x->easy, CURLOPT_BUFFERSIZE, (long)XFER_STREAM_BUFFER);
   /* NAT gateways drop idle flows after 350 s: probe well before that */
@@ -666,7 +726,19 @@ struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
   curl_easy_setopt(x->easy, CURLOPT_PREREQDATA, x);
   if(o->connect_timeout_ms > 0)
     curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
-  if(!strcmp(o->method, "POST") || o->body_len) {
+  if(x->duplex) {
+    /* full duplex needs HTTP/2: ALPN over TLS, prior knowledge in clear */
+    curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION,
+                     strncasecmp(o->url, "https:", 6)
+                       ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                       : (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(x->easy, CURLOPT_READDATA, x);
+    if(o->body_len && bytes_append(&x->out, o->body, o->body_len, (size_t)-1))
+      goto nomem;
+  }
+  else if(!strcmp(o->method, "POST") || o->body_len) {
     curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE,
                      (curl_off_t)o->body_len);
     curl_easy_setopt(x->easy, CURLOPT_COPYPOSTFIELDS,
@@ -703,6 +775,7 @@ fail:
       curl_easy_cleanup(x->easy);
     curl_slist_free_all(x->req_headers);
     evs_decoder_free(&x->dec);
+    bytes_free(&x->out);
     free(x);
   }
   return NULL;
@@ -740,6 +813,7 @@ void xfer_free(struct xfer *x)
   bytes_free(&x->header_text);
   bytes_free(&x->body);
   bytes_free(&x->ready);
+  bytes_free(&x->out);
   free(x->hdrs);
   free(x);
 }
@@ -802,7 +876,7 @@ int xfer_next_message(struct xfer *x, struct evs_message *m)
     ** the previous call is no longer promised to stay put. */
     x->paused = 0;
     x->last_activity_ms = xfer_now_ms();
-    curl_easy_pause(x->easy, CURLPAUSE_CONT);
+    apply_pause(x);
   }
   if(x->ready.len - x->ready.off < EVS_MIN_MESSAGE)
     return 0;
@@ -830,6 +904,43 @@ enum xfer_error xfer_error(const struct xfer *x, const char **detail,
   if(evs_status)
     *evs_status = x->evs_status;
   return x->error;
+}
+
+int xfer_send(struct xfer *x, const void *data, size_t len, size_t *pending)
+{
+  if(!x->duplex || x->state != XFER_RUNNING || !x->engine || x->out_ended)
+    return -1;
+  if(len && bytes_append(&x->out, data, len, (size_t)-1))
+    return -2;
+  *pending = x->out.len - x->out.off;
+  if(*pending >= x->out_high_water)
+    x->out_full = 1;
+  if(x->send_paused && len) {
+    x->send_paused = 0;
+    apply_pause(x);
+  }
+  return 0;
+}
+
+int xfer_send_end(struct xfer *x)
+{
+  if(!x->duplex || x->state != XFER_RUNNING || !x->engine)
+    return -1;
+  if(!x->out_ended) {
+    x->out_ended = 1;
+    /* from now the server owes the rest of the answer */
+    x->last_activity_ms = xfer_now_ms();
+    if(x->send_paused) {
+      x->send_paused = 0;
+      apply_pause(x);
+    }
+  }
+  return 0;
+}
+
+size_t xfer_send_pending(const struct xfer *x)
+{
+  return x->out.len - x->out.off;
 }
 
 int xfer_failed_connecting(const struct xfer *x)

@@ -45,6 +45,7 @@ enum xfer_error {
 #define XFER_MAX_BODY (256u * 1024u * 1024u)
 #define XFER_DEFAULT_HIGH_WATER (8u * 1024u)
 #define XFER_STREAM_BUFFER 8192
+#define XFER_DEFAULT_SEND_HIGH_WATER (64u * 1024u)
 
 struct xfer_options {
   const char *method;             /* "POST", "GET" */
@@ -64,6 +65,13 @@ struct xfer_options {
   ** libcurl's default. */
   const char *ca_file;            /* PEM bundle (CURLOPT_CAINFO) */
   const char *ca_path;            /* hashed directory, c_rehash / openssl rehash (CURLOPT_CAPATH) */
+  /* Full duplex (event-stream input): the request body is what xfer_send
+  ** queues, sent while the response streams in, over HTTP/2 (ALPN for
+  ** https, prior knowledge for http). body, if any, is queued first.
+  ** Needs stream. Other transfers use HTTP/1.1. */
+  int duplex;
+  size_t send_high_water;         /* queued input bytes that make xfer_send report
+                                  ** the queue full; 0: default */
 };
 
 /* Engines. NULL on out of memory. Freeing an engine aborts and detaches its
@@ -123,6 +131,21 @@ const char *xfer_body(const struct xfer *x, size_t *len);
 ** copy what you keep. A paused transfer is resumed here once the reader has
 ** brought the queue below half the high-water mark. */
 int xfer_next_message(struct xfer *x, struct evs_message *m);
+
+/* Duplex transfers: queue len bytes of request body. Returns 0 and the
+** bytes still queued in *pending; -1 when the transfer is not duplex, has
+** ended or its input was ended; -2 out of memory. Once *pending reaches the
+** send high-water mark the transfer is reported changed (pop_changed) when
+** libcurl has taken the queue below half of it: a sender waits for that. */
+int xfer_send(struct xfer *x, const void *data, size_t len, size_t *pending);
+
+/* End the request body once the queue drains (idempotent). From here on the
+** idle timeout applies (before, the server may be waiting for input). -1
+** when not duplex or ended. */
+int xfer_send_end(struct xfer *x);
+
+/* Input bytes queued and not yet taken by libcurl. */
+size_t xfer_send_pending(const struct xfer *x);
 
 /* Failure details, for XFER_FAILED. detail is a readable message
 ** (libcurl's error text, or the decoder's); evs_status is the decoder's
