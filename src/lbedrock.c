@@ -6,7 +6,8 @@
 **   Engine:request(opts)      -> Transfer | nil, err
 **   Engine:pump(ms, ids)      -> running, nchanged   (ids[1..n] = changed transfer ids)
 **   Transfer:...              state, status, headers, body, next_event, error, sends, close
-**   sigv4_sign(t)             -> headers to add (bedrock.sigv4.sign)
+**   sigv4_sign(t)             -> headers to add (bedrock.sigv4.sign), signature
+**   event_signer(t)           -> EventSigner (signed envelopes of event-stream input)
 **   decoder(), encode(h, p)   -> bedrock.eventstream
 **   now(), time(), sleep(s), b64decode(s), b64encode(s), sha256_hex(s)
 **
@@ -41,6 +42,7 @@
 #define XFER_MT "bedrock.Transfer"
 #define DECODER_MT "bedrock.Decoder"
 #define SIGNER_MT "bedrock.Signer"
+#define EVSIGNER_MT "bedrock.EventSigner"
 
 struct lengine {
   struct xfer_engine *e;
@@ -58,6 +60,17 @@ struct ldecoder {
 
 struct lsigner {
   struct sigv4_signer *s;
+};
+
+/* The chain of one event-stream input: its own signer (key cache), a copy
+** of the secret (wiped on close), and the last signature. */
+struct levsigner {
+  struct sigv4_signer *s;
+  char *secret;
+  size_t secret_len;
+  char region[65];
+  char service[65];
+  char prior[SIGV4_HEX_LEN + 1];
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -175,7 +188,8 @@ static int lengine_close(lua_State *L)
 
 /* request{ method, url, headers = {"Name: value", ...}, body, stream,
 **          connect_timeout_ms, idle_timeout_ms, total_timeout_ms,
-**          high_water, unwrap_chunks, ca_file, ca_path }
+**          high_water, unwrap_chunks, ca_file, ca_path,
+**          duplex, send_high_water }
 ** -> Transfer | nil, err (a CR, LF or NUL in the method, URL, a header or
 **    a CA path: nothing is sent) */
 static int lengine_request(lua_State *L)
@@ -210,6 +224,8 @@ static int lengine_request(lua_State *L)
   o.idle_timeout_ms = (long)opt_integer(L, 2, "idle_timeout_ms", 0);
   o.total_timeout_ms = (long)opt_integer(L, 2, "total_timeout_ms", 0);
   o.high_water = (size_t)opt_integer(L, 2, "high_water", 0);
+  o.duplex = opt_bool(L, 2, "duplex", 0);
+  o.send_high_water = (size_t)opt_integer(L, 2, "send_high_water", 0);
 
   /* The userdata exists before any C allocation, so an error below leaves
   ** nothing behind. It keeps its engine alive through the user value. */
@@ -307,6 +323,40 @@ static int lxfer_closed(lua_State *L)
 {
   struct lxfer *lx = luaL_checkudata(L, 1, XFER_MT);
   lua_pushboolean(L, lx->x == NULL);
+  return 1;
+}
+
+/* send(bytes) -> bytes still queued | nil, err (a duplex transfer's input) */
+static int lxfer_send(lua_State *L)
+{
+  struct lxfer *lx = check_xfer(L, 1);
+  size_t n, pending = 0;
+  const char *p = luaL_checklstring(L, 2, &n);
+  int rc = xfer_send(lx->x, p, n, &pending);
+  if(rc) {
+    lua_pushnil(L);
+    lua_pushstring(L, rc == -2 ? "out of memory" : "the transfer takes no more input");
+    return 2;
+  }
+  lua_pushinteger(L, (lua_Integer)pending);
+  return 1;
+}
+
+static int lxfer_send_end(lua_State *L)
+{
+  struct lxfer *lx = check_xfer(L, 1);
+  if(xfer_send_end(lx->x)) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "the transfer takes no more input");
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int lxfer_send_pending(lua_State *L)
+{
+  lua_pushinteger(L, (lua_Integer)xfer_send_pending(check_xfer(L, 1)->x));
   return 1;
 }
 
@@ -654,6 +704,10 @@ static int lsigv4_sign(lua_State *L)
   if(sigv4_payload_hash(get_signer(L), body, body_len, hash) != SIGV4_OK)
     return luaL_error(L, "sha256 failed");
   r.payload_hash = hash;
+  if(lua_getfield(L, 1, "payload_hash") != LUA_TNIL) {
+    /* event-stream input signs the literal STREAMING-... instead */
+    r.payload_hash = luaL_checkstring(L, -1);
+  }
   rc = sigv4_sign(get_signer(L), &r, &c, debug ? SIGV4_KEEP_INTERMEDIATE : 0,
                   &out);
   if(rc != SIGV4_OK) {
@@ -670,8 +724,10 @@ static int lsigv4_sign(lua_State *L)
     lua_setfield(L, -2, "X-Amz-Security-Token");
   }
   if(!debug) {
+    /* the signature seeds an event-stream input's chain */
+    lua_pushstring(L, out.signature);
     sigv4_output_free(&out);
-    return 1;
+    return 2;
   }
   lua_createtable(L, 0, 3);
   lua_pushlstring(L, out.canonical_request, out.canonical_request_len);
@@ -682,6 +738,172 @@ static int lsigv4_sign(lua_State *L)
   lua_setfield(L, -2, "signature");
   sigv4_output_free(&out);
   return 2;
+}
+
+/* ------------------------------------------------------------ EventSigner */
+
+static int levsigner_close(lua_State *L)
+{
+  struct levsigner *es = luaL_checkudata(L, 1, EVSIGNER_MT);
+  if(es->secret) {
+    OPENSSL_cleanse(es->secret, es->secret_len);
+    free(es->secret);
+    es->secret = NULL;
+  }
+  sigv4_signer_free(es->s);
+  es->s = NULL;
+  return 0;
+}
+
+static void copy_scope(lua_State *L, const char *field, const char *v,
+                       char out[65])
+{
+  size_t n = strlen(v);
+  if(!n || n > 64)
+    luaL_error(L, "field '%s' must be 1 to 64 bytes", field);
+  memcpy(out, v, n + 1);
+}
+
+/* event_signer{ seed = hex signature of the HTTP request, region, service,
+**               secret_access_key } -> EventSigner */
+static int levsigner_new(lua_State *L)
+{
+  struct levsigner *es;
+  const char *seed, *region, *service, *secret;
+  size_t slen;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  seed = opt_cstring(L, 1, "seed", NULL);
+  region = opt_cstring(L, 1, "region", NULL);
+  service = opt_cstring(L, 1, "service", "bedrock");
+  secret = opt_string(L, 1, "secret_access_key", NULL, &slen);
+  if(!seed || strlen(seed) != SIGV4_HEX_LEN)
+    return luaL_error(L, "field 'seed' must be a hex signature");
+  if(!region)
+    return luaL_error(L, "field 'region' is required");
+  if(!secret || strlen(secret) != slen)
+    return luaL_error(L, "field 'secret_access_key' is required (no NUL)");
+  es = lua_newuserdatauv(L, sizeof(*es), 0);
+  memset(es, 0, sizeof(*es));
+  luaL_setmetatable(L, EVSIGNER_MT);
+  copy_scope(L, "region", region, es->region);
+  copy_scope(L, "service", service, es->service);
+  memcpy(es->prior, seed, SIGV4_HEX_LEN + 1);
+  es->s = sigv4_signer_new();
+  es->secret = malloc(slen + 1);
+  if(!es->s || !es->secret)
+    return luaL_error(L, "out of memory");
+  memcpy(es->secret, secret, slen + 1);
+  es->secret_len = slen;
+  return 1;
+}
+
+static struct levsigner *check_evsigner(lua_State *L, int i)
+{
+  struct levsigner *es = luaL_checkudata(L, i, EVSIGNER_MT);
+  luaL_argcheck(L, es->s != NULL, i, "the event signer is closed");
+  return es;
+}
+
+/* Sign payload (an encoded message, or empty) into the chain and push the
+** envelope: headers :chunk-signature (32 bytes) and :date. */
+static int push_envelope(lua_State *L, struct levsigner *es, lua_Integer t,
+                         const unsigned char *payload, size_t len)
+{
+  struct sigv4_event ev;
+  struct evs_header h[2];
+  unsigned char sig[32];
+  char hex[SIGV4_HEX_LEN + 1];
+  unsigned char *out;
+  size_t size;
+  int rc;
+  memset(&ev, 0, sizeof(ev));
+  ev.prior_signature = es->prior;
+  ev.payload = payload;
+  ev.payload_len = len;
+  ev.region = es->region;
+  ev.service = es->service;
+  ev.secret_access_key = es->secret;
+  ev.time = (int64_t)t;
+  rc = sigv4_sign_event(es->s, &ev, sig, hex, NULL);
+  if(rc != SIGV4_OK)
+    return luaL_error(L, "sigv4: %s", sigv4_strerror(rc));
+  memset(h, 0, sizeof(h));
+  h[0].name = ":chunk-signature";
+  h[0].name_len = 16;
+  h[0].type = EVS_BYTES;
+  h[0].data = sig;
+  h[0].data_len = sizeof(sig);
+  h[1].name = ":date";
+  h[1].name_len = 5;
+  h[1].type = EVS_TIMESTAMP;
+  h[1].i = (int64_t)t * 1000;
+  size = evs_encoded_size(h, 2, len);
+  if(!size)
+    return luaL_error(L, "an event over the event-stream size limit");
+  out = lua_newuserdatauv(L, size, 0);
+  if(evs_encode(h, 2, payload, len, out) != size)
+    return luaL_error(L, "event-stream encoding failed");
+  lua_pushlstring(L, (const char *)out, size);
+  memcpy(es->prior, hex, sizeof(hex));
+  return 1;
+}
+
+/* EventSigner:chunk(bytes [, time]) -> envelope: bytes go out as the
+** service's chunk event, {"bytes": base64} inside an event message. */
+static int levsigner_chunk(lua_State *L)
+{
+  struct levsigner *es = check_evsigner(L, 1);
+  size_t n, b64cap, plen, size;
+  const char *bytes = luaL_checklstring(L, 2, &n);
+  lua_Integer t = luaL_optinteger(L, 3, (lua_Integer)time(NULL));
+  struct evs_header h[3];
+  unsigned char *payload, *inner;
+  int b64;
+  luaL_argcheck(L, n <= EVS_MAX_MESSAGE / 4 * 3 - 64, 2, "the event is too large");
+  b64cap = (n + 2) / 3 * 4 + 1;
+  payload = lua_newuserdatauv(L, 10 + b64cap + 2, 0);
+  memcpy(payload, "{\"bytes\":\"", 10);
+  b64 = n ? EVP_EncodeBlock(payload + 10, (const unsigned char *)bytes, (int)n) : 0;
+  memcpy(payload + 10 + b64, "\"}", 2);
+  plen = 10 + (size_t)b64 + 2;
+  memset(h, 0, sizeof(h));
+  h[0].name = ":event-type";
+  h[0].name_len = 11;
+  h[0].type = EVS_STRING;
+  h[0].data = (const unsigned char *)"chunk";
+  h[0].data_len = 5;
+  h[1].name = ":content-type";
+  h[1].name_len = 13;
+  h[1].type = EVS_STRING;
+  h[1].data = (const unsigned char *)"application/json";
+  h[1].data_len = 16;
+  h[2].name = ":message-type";
+  h[2].name_len = 13;
+  h[2].type = EVS_STRING;
+  h[2].data = (const unsigned char *)"event";
+  h[2].data_len = 5;
+  size = evs_encoded_size(h, 3, plen);
+  if(!size)
+    return luaL_error(L, "the event is too large");
+  inner = lua_newuserdatauv(L, size, 0);
+  if(evs_encode(h, 3, payload, plen, inner) != size)
+    return luaL_error(L, "event-stream encoding failed");
+  return push_envelope(L, es, t, inner, size);
+}
+
+/* EventSigner:finish([time]) -> the empty envelope that ends the input */
+static int levsigner_finish(lua_State *L)
+{
+  struct levsigner *es = check_evsigner(L, 1);
+  lua_Integer t = luaL_optinteger(L, 2, (lua_Integer)time(NULL));
+  return push_envelope(L, es, t, (const unsigned char *)"", 0);
+}
+
+/* EventSigner:signature() -> the chain's last signature (hex) */
+static int levsigner_signature(lua_State *L)
+{
+  lua_pushstring(L, check_evsigner(L, 1)->prior);
+  return 1;
 }
 
 /* ------------------------------------------------------------ eventstream */
@@ -956,6 +1178,9 @@ static const luaL_Reg xfer_methods[] = {
   { "error", lxfer_error },
   { "elapsed_ms", lxfer_elapsed },
   { "sends", lxfer_sends },
+  { "send", lxfer_send },
+  { "send_end", lxfer_send_end },
+  { "send_pending", lxfer_send_pending },
   { "closed", lxfer_closed },
   { "close", lxfer_close },
   { NULL, NULL }
@@ -965,6 +1190,14 @@ static const luaL_Reg decoder_methods[] = {
   { "feed", ldecoder_feed },
   { "pending", ldecoder_pending },
   { "close", ldecoder_gc },
+  { NULL, NULL }
+};
+
+static const luaL_Reg evsigner_methods[] = {
+  { "chunk", levsigner_chunk },
+  { "finish", levsigner_finish },
+  { "signature", levsigner_signature },
+  { "close", levsigner_close },
   { NULL, NULL }
 };
 
@@ -990,6 +1223,7 @@ int luaopen_bedrock_core(lua_State *L)
     { "engine", lengine_new },
     { "decoder", ldecoder_new },
     { "encode", lencode },
+    { "event_signer", levsigner_new },
     { "now", lnow },
     { "time", ltime },
     { "sleep", lsleep },
@@ -1003,6 +1237,7 @@ int luaopen_bedrock_core(lua_State *L)
   new_class(L, ENGINE_MT, engine_methods, lengine_close);
   new_class(L, XFER_MT, xfer_methods, lxfer_close);
   new_class(L, DECODER_MT, decoder_methods, ldecoder_gc);
+  new_class(L, EVSIGNER_MT, evsigner_methods, levsigner_close);
   luaL_newmetatable(L, SIGNER_MT);
   lua_pushcfunction(L, lsigner_gc);
   lua_setfield(L, -2, "__gc");
