@@ -27,6 +27,8 @@ local function sync_driver()
     engine = function() return engine end,
     -- one pump: returns once anything moved (or a second passed)
     wait = function() engine:pump(1000) end,
+    -- move queued input on its way without waiting (a duplex session's send)
+    poke = function() engine:pump(0) end,
     sleep = core.sleep,
     close = function() engine:close() end,
   }
@@ -231,14 +233,20 @@ function Client:start(req, deadline)
   local cfg = self.config
   local method = req.method or "POST"
   local url = cfg.endpoint_url .. req.path .. (req.query and ("?" .. req.query) or "")
-  local signed
-  if cfg.auth == "bearer" then
+  local signed, seed
+  if cfg.auth == "bearer" and not req.duplex then
     -- a Bedrock API key: the token is the whole authorization, no SigV4
     -- (config refuses CR, LF and NUL in it)
     signed = { Authorization = "Bearer " .. cfg.bearer_token }
   else
     local creds, err = self:credentials()
-    if not creds then return nil, err end
+    if not creds then
+      if req.duplex and cfg.auth == "bearer" then
+        err.message = "InvokeModelWithBidirectionalStream needs SigV4 credentials (Bedrock API keys"
+          .. " cannot be used with it): " .. tostring(err.message)
+      end
+      return nil, err
+    end
     for _, k in ipairs{ "access_key_id", "secret_access_key", "session_token" } do
       -- credentials from the environment or a file reach the wire (the key id
       -- and token as header values): refuse control bytes, naming no value
@@ -248,11 +256,14 @@ function Client:start(req, deadline)
       end
     end
     local ok
-    ok, signed = pcall(core.sigv4_sign, {
+    ok, signed, seed = pcall(core.sigv4_sign, {
       method = method, url = url, headers = req.headers, body = req.body,
       region = cfg.region_name, service = "bedrock", credentials = creds,
+      -- event-stream input: the body is signed event by event (bedrock.duplex)
+      payload_hash = req.duplex and "STREAMING-AWS4-HMAC-SHA256-EVENTS" or nil,
     })
     if not ok then return nil, errors.invalid("cannot sign the request: " .. tostring(signed)) end
+    seed = req.duplex and { seed, creds } or nil
   end
   local lines, n = {}, 0
   for k, v in pairs(req.headers) do n = n + 1; lines[n] = k .. ": " .. v end
@@ -266,12 +277,13 @@ function Client:start(req, deadline)
   end
   local x, xerr = engine:request{
     method = method, url = url, headers = lines, body = req.body,
-    stream = req.stream, unwrap_chunks = req.stream and not req.events,
+    stream = req.stream, unwrap_chunks = req.stream and not req.events, duplex = req.duplex,
     connect_timeout_ms = ms(cfg.connect_timeout), idle_timeout_ms = ms(cfg.read_timeout),
     total_timeout_ms = total_ms,
     ca_file = cfg.ca_file, ca_path = cfg.ca_path,
   }
   if not x then return nil, errors.invalid(xerr) end
+  if seed then return x, nil, seed[1], seed[2] end
   return x
 end
 
@@ -385,6 +397,42 @@ function Client:invoke_model_with_response_stream(params)
     if not admitted then err = berr end
   end
   local s = stream.new(self, req, err)
+  return s, nil, nil, s
+end
+
+--- A bidirectional session (bedrock.duplex): { model_id [, raw] }. Like a
+-- response stream it is returned at once, failures included (they surface
+-- from send, close_input and the reads).
+function Client:invoke_model_with_bidirectional_stream(params)
+  local duplex = require "bedrock.duplex"
+  local req, err
+  if type(params) ~= "table" then
+    err = errors.invalid("parameters must be a table, got " .. type(params))
+  else
+    for k in pairs(params) do
+      if k ~= "model_id" and k ~= "modelId" and k ~= "raw" then
+        err = errors.invalid("unknown parameter '" .. tostring(k) .. "'")
+      end
+    end
+    local model_id = params.model_id or params.modelId
+    if not err then
+      local ok
+      ok, err = check_string({ model_id = model_id }, "model_id", true)
+      if ok then err = nil end
+    end
+    if not err then
+      req = {
+        path = "/model/" .. encode_label(model_id) .. "/invoke-with-bidirectional-stream",
+        headers = { ["Content-Type"] = "application/vnd.amazon.eventstream",
+          ["X-Amz-Content-Sha256"] = "STREAMING-AWS4-HMAC-SHA256-EVENTS" },
+        stream = true, duplex = true, raw = params.raw and true or false,
+        model_id = model_id, operation = "InvokeModelWithBidirectionalStream",
+      }
+      local admitted, berr = self.ledger:admit(model_id)
+      if not admitted then err = berr end
+    end
+  end
+  local s = duplex.new(self, req, err)
   return s, nil, nil, s
 end
 

@@ -73,10 +73,22 @@ function scheduler.engine()
   return shared_engine
 end
 
---- Yield the current task until transfer x changes (an event, headers, end).
+--- Yield the current task until transfer x changes (an event, headers, end,
+-- room for input). Two tasks may wait on one transfer (a duplex session's
+-- reader and sender): then the entry is a list.
 function scheduler.wait_transfer(x)
   local S, t = scheduler.current_task("waiting on a transfer")
-  S.waiters[x:id()] = t
+  local id = x:id()
+  local w = S.waiters[id]
+  if w == nil or w == t then
+    S.waiters[id] = t
+  elseif getmetatable(w) == Task then
+    S.waiters[id] = { w, t }
+  else
+    local known = false
+    for _, o in ipairs(w) do known = known or o == t end
+    if not known then w[#w + 1] = t end
+  end
   coroutine.yield(YIELD)
 end
 
@@ -139,7 +151,11 @@ local function loop(S, engine)
         local t = S.waiters[ids[i]]
         if t then
           S.waiters[ids[i]] = nil
-          ready(S, t)
+          if getmetatable(t) == Task then
+            ready(S, t)
+          else
+            for _, w in ipairs(t) do ready(S, w) end
+          end
         end
       end
     elseif #S.timers > 0 then

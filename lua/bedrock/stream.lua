@@ -285,4 +285,6 @@ end
 -- attempts: nil until the stream's response headers arrived.
 function Stream:get_meta() return self.meta end
 
+stream.Stream = Stream   -- for bedrock.duplex, a stream with an input side
+
 return stream
