@@ -45,13 +45,15 @@ describe("the service-model walk", function()
     assert.are.equal(read("lua/bedrock/model.lua"), out, "run `make model`")
   end)
 
-  it("exposes every operation but the HTTP/2 bidirectional stream, on both clients", function()
+  it("exposes every operation on both clients (the HTTP/2 bidirectional stream by hand)", function()
     local c = bedrock.client{ region_name = "us-east-1", access_key_id = "a", secret_access_key = "b" }
     local a = bedrock.async_client{ region_name = "us-east-1", access_key_id = "a", secret_access_key = "b" }
     local n = 0
     for op_name, op in pairs(svc.operations) do
       if op_name == "InvokeModelWithBidirectionalStream" then
-        assert.is_nil(c[snake(op_name)])
+        assert.is_string(shapes.model.skipped[op_name])
+        assert.is_function(c[snake(op_name)], op_name)
+        assert.is_function(a[snake(op_name)], op_name)
       else
         n = n + 1
         assert.is_function(c[snake(op_name)], op_name)

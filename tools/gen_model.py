@@ -28,9 +28,9 @@ for cand in (os.path.join(HERE, "..", "..", "shared", "models"), "/work/shared/m
         DEFAULT = p
         break
 
-# Operations a Lua program can call over HTTP/1.1. InvokeModelWithBidirectionalStream needs
-# HTTP/2 with an event-stream request body (botocore removes it from its client too).
-SKIP = {"InvokeModelWithBidirectionalStream": "HTTP/2 event-stream input"}
+# Operations the generic request builder serves (HTTP/1.1, a JSON body). InvokeModelWithBidirectionalStream
+# sends an event-stream body over HTTP/2, signed event by event: it is written by hand.
+SKIP = {"InvokeModelWithBidirectionalStream": "hand-written: client:invoke_model_with_bidirectional_stream (bedrock.duplex)"}
 
 
 def snake(name):
