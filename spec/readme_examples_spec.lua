@@ -46,6 +46,13 @@ describe("README examples", function()
     assert.matches("arn:aws:bedrock:us-east-1:123456789012:async-invoke/", out, 1, true)
   end)
 
+  it("runs the bidirectional stream example", function()
+    local blocks = examples("### Bidirectional streams", "## Checking bodies")
+    assert.are.equal(1, #blocks)
+    local out = run(blocks[1])
+    assert.are.equal("0\necho\nend of session", out)
+  end)
+
   it("runs the usage example", function()
     local blocks = examples("## Usage and budgets", "## Configuration")
     assert.are.equal(1, #blocks)
