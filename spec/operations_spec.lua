@@ -414,6 +414,119 @@ for _, mode in ipairs{ "sync", "async" } do
         assert.is_nil(item)
         assert.are.equal("InvalidParameter", perr.code)
       end)
+
+      describe("list with max_items and page_size", function()
+        -- start n jobs, then the list requests the emulator logged after them
+        local function start_jobs(c, n)
+          for i = 1, n do
+            assert(c:start_async_invoke{ model_id = NOVA_REEL, model_input = { i = i }, output_data_config = OUT })
+          end
+        end
+
+        local function list_requests()
+          local out = {}
+          for _, e in ipairs(emu:requests()) do
+            if e.route == "list_async_invokes" then out[#out + 1] = e end
+          end
+          return out
+        end
+
+        local function collect(c, params)
+          local items, p = {}, c:list_async_invokes(params)
+          for item in p do items[#items + 1] = item.invocationArn end
+          return items, p
+        end
+
+        it("stops within the first page when max_items is smaller than a page", function()
+          local items, p = run(function(c)
+            start_jobs(c, 7)
+            return collect(c, { max_items = 2, page_size = 5, sort_order = "Ascending" })
+          end)
+          assert.are.equal(2, #items)
+          assert.are.equal(1, p.pages)
+          local lists = list_requests()
+          assert.are.equal(1, #lists)
+          assert.matches("maxResults=5", lists[1].query)
+          -- the pager is over: no more items, no more requests
+          assert.is_nil(run(function() return p:next() end))
+          assert.are.equal(1, #list_requests())
+        end)
+
+        it("spans pages, fetching no page past the last item it needs", function()
+          local five, p5, four, p4 = run(function(c)
+            start_jobs(c, 7)
+            local a, pa = collect(c, { max_items = 5, page_size = 2, sort_order = "Ascending" })
+            local b, pb = collect(c, { max_items = 4, page_size = 2, sort_order = "Ascending" })
+            return a, pa, b, pb
+          end)
+          assert.are.equal(5, #five)
+          assert.are.equal(3, p5.pages)           -- 2 + 2 + 1 of the third page
+          assert.are.equal(4, #four)
+          assert.are.equal(2, p4.pages)           -- ends on a page boundary: no third request
+          for i = 1, 4 do assert.are.equal(five[i], four[i]) end
+          local lists = list_requests()
+          assert.are.equal(5, #lists)
+          for _, e in ipairs(lists) do assert.matches("maxResults=2", e.query) end
+          assert.is_nil(lists[1].query:find("nextToken", 1, true))
+          assert.matches("nextToken=", lists[2].query)
+          assert.matches("nextToken=", lists[3].query)
+          assert.is_nil(lists[4].query:find("nextToken", 1, true))
+        end)
+
+        it("returns every item when max_items is larger than all of them", function()
+          local items, p, all = run(function(c)
+            start_jobs(c, 7)
+            local a, pa = collect(c, { max_items = 100, page_size = 3 })
+            return a, pa, collect(c, {})
+          end)
+          assert.are.equal(7, #items)
+          assert.are.equal(3, p.pages)
+          assert.are.same(all, items)
+        end)
+
+        it("sends page_size as maxResults (an integral float as an integer)", function()
+          local items = run(function(c)
+            start_jobs(c, 3)
+            return collect(c, { page_size = 2.0, status_equals = "Completed" })
+          end)
+          assert.are.equal(3, #items)
+          local lists = list_requests()
+          assert.are.equal(2, #lists)
+          assert.matches("maxResults=2", lists[1].query)
+          assert.matches("statusEquals=Completed", lists[1].query)
+          assert.is_nil(lists[1].query:find("maxResults=2.0", 1, true))
+          assert.is_nil(lists[1].query:find("page_size", 1, true))
+          assert.is_nil(lists[1].query:find("max_items", 1, true))
+        end)
+
+        it("refuses bad values before sending anything, from the loop and from :next()", function()
+          local bad = {
+            { { page_size = 0 }, "page_size", "an integer from 1 to 1000, got 0" },
+            { { page_size = 1001 }, "page_size", "an integer from 1 to 1000, got 1001" },
+            { { page_size = 2.5 }, "page_size", "got 2.5" },
+            { { page_size = "10" }, "page_size", 'got "10"' },
+            { { max_items = 0 }, "max_items", "an integer of at least 1, got 0" },
+            { { max_items = -3 }, "max_items", "got -3" },
+            { { max_items = 1.5 }, "max_items", "got 1.5" },
+            { { max_items = true }, "max_items", "got true" },
+            { { page_size = 10, max_results = 10 }, "page_size", "give one" },
+          }
+          for _, b in ipairs(bad) do
+            local ok, err = run(function(c)
+              return pcall(function() for _ in c:list_async_invokes(b[1]) do end end)
+            end)
+            assert.is_false(ok)
+            assert.are.equal("InvalidParameter", err.code, b[2])
+            assert.are.equal(b[2], err.path)
+            assert.matches(b[3], err.message, 1, true)
+            local p = client:list_async_invokes(b[1])
+            local item, perr = run(function() return p:next() end)
+            assert.is_nil(item)
+            assert.are.equal(err.message, perr.message)
+          end
+          assert.are.same({}, emu:requests())
+        end)
+      end)
     end)
 
     it("sends the service model's invoke headers", function()

@@ -34,8 +34,24 @@ describe("README examples", function()
     return table.concat(printed, "\n")
   end
 
+  it("runs the per-model limits example", function()
+    local blocks = examples("### Per-model limits", "## Conversations")
+    assert.are.equal(1, #blocks)
+    local out = run(blocks[1])
+    assert.matches("body.textGenerationConfig.maxTokenCount\tbody.textGenerationConfig.maxTokenCount must be "
+      .. "between 0 and 4096, got 5000 [", out, 1, true)
+    assert.matches("\n200\n", out, 1, true)
+    assert.matches("\nbody.thinking.budget_tokens\n", out, 1, true)
+    assert.matches("You said: Hello", out, 1, true)
+    -- the refused bodies never reached the emulator
+    local paths = {}
+    for _, e in ipairs(emu:requests()) do paths[#paths + 1] = e.path end
+    assert.are.same({ "/model/amazon.titan-text-express-v1/invoke",
+      "/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/invoke" }, paths)
+  end)
+
   it("runs the operations example", function()
-    local blocks = examples("## Converse, tokens, guardrails", "## Usage and budgets")
+    local blocks = examples("## Converse, tokens, guardrails", "### Paging")
     assert.are.equal(1, #blocks)
     local out = run(blocks[1])
     assert.matches("You said: Hello!\tend_turn", out, 1, true)
@@ -51,6 +67,24 @@ describe("README examples", function()
     assert.are.equal(1, #blocks)
     local out = run(blocks[1])
     assert.are.equal("0\necho\nend of session", out)
+  end)
+
+  it("runs the paging example", function()
+    local blocks = examples("### Paging", "## Usage and budgets")
+    assert.are.equal(1, #blocks)
+    local out = run(blocks[1])
+    local arns = {}
+    for arn in out:gmatch("(arn:aws:bedrock:[^\t]+)\tCompleted") do arns[#arns + 1] = arn end
+    assert.are.equal(3, #arns)
+    assert.matches("bedrock.pager(ListAsyncInvokes, 2 pages)", out, 1, true)
+    assert.matches("InvalidParameter\tpage_size", out, 1, true)
+    local lists = {}
+    for _, e in ipairs(emu:requests()) do
+      if e.route == "list_async_invokes" then lists[#lists + 1] = e end
+    end
+    assert.are.equal(2, #lists)
+    assert.matches("maxResults=2", lists[1].query)
+    assert.matches("maxResults=2", lists[2].query)
   end)
 
   it("runs the usage example", function()

@@ -22,6 +22,12 @@ local BUDGETED = { Converse = true, ConverseStream = true, StartAsyncInvoke = tr
 
 -- ------------------------------------------------------------------ pager
 
+-- The pager's own settings, named after botocore's PaginationConfig
+-- (MaxItems, PageSize; botocore/paginate.py): max_items stops the pager after
+-- that many items in all, without fetching a page it no longer needs;
+-- page_size is sent as the operation's limit member (maxResults).
+local PAGE_SIZE_MAX = 1000      -- ListAsyncInvokes' maxResults: 1-1000
+
 local Pager = { __name = "bedrock.pager" }
 Pager.__index = Pager
 
@@ -29,8 +35,13 @@ Pager.__index = Pager
 function Pager:next()
   while true do
     if self.err then return nil, self.err end
+    if self.max_items and self.count >= self.max_items then
+      self.done, self.items = true, nil
+      return nil
+    end
     if self.items and self.i < #self.items then
       self.i = self.i + 1
+      self.count = self.count + 1
       return self.items[self.i]
     end
     if self.done then return nil end
@@ -132,19 +143,56 @@ function operations.install(Client)
     return s, nil, nil, s
   end
 
+  --- A pager setting: nil, or an integer from lo to hi (hi nil: no upper
+  -- bound); else nil, an InvalidParameter error naming it.
+  local function pager_int(params, name, lo, hi)
+    local given = params[name]
+    if given == nil then return nil end
+    local v = given
+    if math.type(v) == "float" and v == math.floor(v) and v >= lo and v <= (hi or math.huge) then
+      v = math.tointeger(v)                   -- nil beyond the integers
+    end
+    if math.type(v) ~= "integer" or v < lo or (hi and v > hi) then
+      local want = hi and ("an integer from " .. lo .. " to " .. hi) or ("an integer of at least " .. lo)
+      local got = type(given) == "string" and string.format("%q", given) or tostring(given)
+      return nil, errors.new{ code = "InvalidParameter", path = name,
+        message = "'" .. name .. "' must be " .. want .. ", got " .. got }
+    end
+    return v
+  end
+
   function special.ListAsyncInvokes(self, params)
     if params == nil then params = {} end
-    local p = setmetatable({ client = self, operation = "ListAsyncInvokes", pages = 0, seen = {},
+    local p = setmetatable({ client = self, operation = "ListAsyncInvokes", pages = 0, seen = {}, count = 0,
       result_key = "asyncInvokeSummaries", params = {} }, Pager)
     if type(params) ~= "table" then
       p.err = errors.invalid("parameters must be a table, got " .. type(params))
       return p, nil, nil, p
     end
     for k, v in pairs(params) do
-      if k == "next_token" or k == "nextToken" then p.token = v else p.params[k] = v end
+      if k == "next_token" or k == "nextToken" then
+        p.token = v
+      elseif k ~= "max_items" and k ~= "page_size" then
+        p.params[k] = v
+      end
     end
     if p.token ~= nil and type(p.token) ~= "string" then
       p.err = errors.invalid("'next_token' must be a string, got " .. type(p.token))
+      return p, nil, nil, p
+    end
+    local err
+    p.max_items, err = pager_int(params, "max_items", 1)
+    if err then p.err = err; return p, nil, nil, p end
+    local page_size
+    page_size, err = pager_int(params, "page_size", 1, PAGE_SIZE_MAX)
+    if err then p.err = err; return p, nil, nil, p end
+    if page_size then
+      if p.params.max_results ~= nil or p.params.maxResults ~= nil then
+        p.err = errors.new{ code = "InvalidParameter", path = "page_size",
+          message = "'page_size' and 'max_results' are the same setting (the page size): give one" }
+        return p, nil, nil, p
+      end
+      p.params.max_results = page_size
     end
     return p, nil, nil, p
   end

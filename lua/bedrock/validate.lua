@@ -59,19 +59,20 @@ end
 
 local family_by_id, cached = {}, 0
 
---- family_of(model_id) -> module table, schema name (or nil: not checked).
+--- family_of(model_id) -> module table, schema name (or nil), variant
+-- name (or nil); nothing when the id is not checked.
 local function family_of(model_id)
   local hit = family_by_id[model_id]
   if hit ~= nil then
     if hit == false then return nil end
-    return hit[1], hit[2]
+    return hit[1], hit[2], hit[3]
   end
   local base = validate.base_model(model_id)
-  local mod, which
+  local mod, which, variant
   if base then
     for _, f in ipairs(S.families) do
       if base:find(f[1]) then
-        if f[2] then mod, which = load_module(f[2]), f[3] end
+        if f[2] then mod, which, variant = load_module(f[2]), f[3], f[4] end
         break
       end
     end
@@ -79,9 +80,9 @@ local function family_of(model_id)
   -- a bounded cache: ids are few in any real program
   if cached < 512 then
     cached = cached + 1
-    family_by_id[model_id] = mod and { mod, which } or false
+    family_by_id[model_id] = mod and { mod, which, variant } or false
   end
-  return mod, which
+  return mod, which, variant
 end
 
 --- The family name that checks model_id ("anthropic", "nova", ...), or nil.
@@ -298,18 +299,21 @@ local function path_of(st)
   return concat(parts)
 end
 
---- The schema (and its name) of module mod for body.
-local function pick(mod, which, body)
-  if which then return mod.schemas[which], which end
+--- The schema (and its name) of module mod for body: the one the family
+-- entry names, else the first of mod.select whose key is in the body; a
+-- variant (limits of some models) takes its schemas from mod.variants.
+local function pick(mod, which, variant, body)
+  local schemas = variant and mod.variants[variant] or mod.schemas
+  if which then return schemas[which], which end
   for _, s in ipairs(mod.select) do
-    if not s.when or body[s.when] ~= nil then return mod.schemas[s.use], s.use end
+    if not s.when or body[s.when] ~= nil then return schemas[s.use], s.use end
   end
 end
 
 --- check(model_id, body) -> true | nil, err (InvalidParameter, err.path).
 -- body: a table, or a string holding JSON; anything else passes.
 function validate.check(model_id, body)
-  local mod, which = family_of(model_id)
+  local mod, which, variant = family_of(model_id)
   if not mod then return true end
   if type(body) == "string" then
     if body == "" then return true end
@@ -318,7 +322,7 @@ function validate.check(model_id, body)
     body = doc
   end
   if type(body) ~= "table" then return true end
-  local schema, name = pick(mod, which, body)
+  local schema, name = pick(mod, which, variant, body)
   local st = { n = 0 }
   local msg = check(schema, body, st)
   if not msg then return true end

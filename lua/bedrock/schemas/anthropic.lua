@@ -1,10 +1,25 @@
---- Anthropic Claude on Bedrock: the Messages API body (anthropic_version
--- "bedrock-2023-05-31") and the legacy Text Completions body (Claude v2,
--- Instant). Ranges from the Bedrock user guide, "Anthropic Claude Messages
--- API" (temperature 0-1, top_p 0-1, top_k 0-500, stop_sequences at most
--- 8191) and Anthropic's extended-thinking notes (budget_tokens >= 1024 and
--- below max_tokens; with thinking on, temperature stays 1, no top_k, top_p
--- 0.95-1, no forced tool use).
+--- Anthropic Claude on Bedrock: the Messages API body and the legacy Text
+-- Completions body (Claude v2, Instant). From the Bedrock user guide:
+-- * "Anthropic Claude Messages API", Request and Response
+--   (model-parameters-anthropic-claude-messages-request-response):
+--   anthropic_version must be "bedrock-2023-05-31"; temperature 0-1, top_p
+--   0-1, top_k 0-500, stop_sequences at most 8191; system a string or text
+--   blocks; and "Claude Sonnet 4.5 and Claude Haiku 4.5 support specifying
+--   either the temperature or top_p parameter, but not both" (the
+--   one_sampler variant, chosen by model id in bedrock.schemas.families).
+-- * "Extended thinking" (claude-messages-extended-thinking): budget_tokens
+--   at least 1024 and below max_tokens, except with interleaved thinking
+--   (anthropic_beta "interleaved-thinking-2025-05-14"), where the budget is
+--   for the whole assistant turn and may exceed max_tokens; thinking is not
+--   compatible with temperature, top_p or top_k changes nor forced tool use
+--   (Anthropic's notes allow top_p 0.95-1, which is kept).
+-- * "Adaptive thinking" (claude-messages-adaptive-thinking): thinking type
+--   "adaptive", steered by output_config.effort; "Get validated JSON
+--   results" (structured-output): output_config.format and a tool's
+--   strict; "Compaction" (claude-messages-compaction): context_management.
+--   Their contents are the service's to judge (only their JSON types are
+--   checked), as is thinking.display (Anthropic's "summarized"/"omitted").
+-- * "Anthropic Claude Text Completions API": max_tokens_to_sample 0-4096.
 local S = require "bedrock.schemas"
 local str, text, enum, num, int, bool, any = S.str, S.text, S.enum, S.num, S.int, S.bool, S.any
 local arr, obj, map, union, tagged = S.arr, S.obj, S.map, S.union, S.tagged
@@ -51,6 +66,7 @@ local tool = obj({
   type = str(), name = text(), description = str(), input_schema = map(), cache_control = cache_control,
   -- Anthropic-defined tools (computer_*, bash_*, text_editor_*) carry their own settings
   display_height_px = int(1), display_width_px = int(1), display_number = int(0),
+  strict = bool(),
 }, { "name" }, {
   rule = function(t)
     if (t.type == nil or t.type == "custom") and t.input_schema == nil then
@@ -67,22 +83,41 @@ local tool_choice = tagged("type", {
 })
 
 local thinking = tagged("type", {
-  enabled = obj({ type = str(), budget_tokens = int(1024) }, { "type", "budget_tokens" }),
+  enabled = obj({ type = str(), budget_tokens = int(1024), display = str() }, { "type", "budget_tokens" }),
+  adaptive = obj({ type = str(), display = str() }, { "type" }),
   disabled = obj({ type = str() }, { "type" }),
 })
 
+-- what output_config holds is checked no further than its JSON types
+local output_config = obj({
+  effort = str(),
+  format = obj({ type = str(), schema = map() }, { "type" }, { open = true }),
+}, {}, { open = true })
+
 --- Rules between fields: the thinking budget against max_tokens, and the
--- sampling settings extended thinking does not allow.
+-- sampling settings extended thinking does not allow (adaptive thinking is
+-- left to the service: its documentation states no such rule).
 local null = require("cjson").null
 
 local function given(v) return v ~= nil and v ~= null end
 
+local INTERLEAVED = "interleaved-thinking-2025-05-14"
+
+local function interleaved(b)
+  local beta = b.anthropic_beta
+  if type(beta) ~= "table" then return false end
+  for i = 1, #beta do
+    if beta[i] == INTERLEAVED then return true end
+  end
+  return false
+end
+
 local function messages_rule(b)
   local th = b.thinking
   if type(th) ~= "table" or th.type ~= "enabled" then return end
-  if type(b.max_tokens) == "number" and th.budget_tokens >= b.max_tokens then
+  if type(b.max_tokens) == "number" and th.budget_tokens >= b.max_tokens and not interleaved(b) then
     return { "thinking", "budget_tokens" }, "must be less than max_tokens (" .. b.max_tokens .. "), got "
-      .. th.budget_tokens
+      .. th.budget_tokens .. " (with anthropic_beta \"" .. INTERLEAVED .. "\" it may exceed it)"
   end
   if given(b.temperature) and b.temperature ~= 1 then
     return "temperature", "cannot be changed while extended thinking is enabled (omit it or use 1)"
@@ -102,8 +137,8 @@ end
 local system_block = obj({ type = enum("text"), text = str(), cache_control = cache_control, citations = any() },
   { "type", "text" })
 
-local messages_body = obj({
-  anthropic_version = text(),
+local messages_fields = {
+  anthropic_version = enum("bedrock-2023-05-31"),
   anthropic_beta = arr(text()),
   max_tokens = int(1),
   system = union({ string = str(), array = arr(system_block) }, "a string or an array of text blocks"),
@@ -115,12 +150,27 @@ local messages_body = obj({
   tools = arr(tool),
   tool_choice = tool_choice,
   thinking = thinking,
+  output_config = output_config,
+  context_management = map(),
   metadata = obj({ user_id = str() }, {}),
-}, { "anthropic_version", "max_tokens", "messages" }, { rule = messages_rule })
+}
+local messages_required = { "anthropic_version", "max_tokens", "messages" }
+local messages_body = obj(messages_fields, messages_required, { rule = messages_rule })
+
+-- Claude Sonnet 4.5 and Haiku 4.5: temperature or top_p, not both
+local messages_one_sampler = obj(messages_fields, messages_required, {
+  rule = function(b)
+    if given(b.temperature) and given(b.top_p) then
+      return "top_p", "cannot be given together with 'temperature' on this model (Claude Sonnet 4.5 and "
+        .. "Haiku 4.5 take one of them)"
+    end
+    return messages_rule(b)
+  end,
+})
 
 local text_completion_body = obj({
   prompt = text(),
-  max_tokens_to_sample = int(1),
+  max_tokens_to_sample = int(0, 4096),
   temperature = num(0, 1),
   top_p = num(0, 1),
   top_k = int(0, 500),
@@ -131,6 +181,7 @@ local text_completion_body = obj({
 return {
   family = "anthropic",
   schemas = { messages = messages_body, text_completion = text_completion_body },
+  variants = { one_sampler = { messages = messages_one_sampler, text_completion = text_completion_body } },
   -- the first entry whose key is in the body picks the schema
   select = { { when = "prompt", use = "text_completion" }, { use = "messages" } },
 }

@@ -1,8 +1,10 @@
 --- Cohere on Bedrock, from the Bedrock user guide: Command (text v14,
--- light: prompt, temperature 0-5, p 0-1, k 0-500, max_tokens 1-4096, at
--- most 4 stop_sequences, num_generations 1-5), Command R / R+ (message,
--- chat_history, temperature 0-1, p 0.01-0.99, k 0-500, penalties 0-1) and
--- Embed (texts at most 96, input_type required).
+-- light: prompt, temperature 0-5, p 0-1, k 0-500 (a float in the guide's
+-- request), max_tokens 1-4096, at most 4 stop_sequences, num_generations
+-- 1-5, logit_bias -10 to 10), Command R / R+ (message, chat_history,
+-- temperature 0-1, p 0.01-0.99, k 0-500, penalties 0-1; stop_sequences at
+-- most 5, from Cohere's Chat API reference, the Bedrock guide giving no
+-- count) and Embed (texts at most 96, input_type required).
 local S = require "bedrock.schemas"
 local str, text, enum, num, int, bool, any = S.str, S.text, S.enum, S.num, S.int, S.bool, S.any
 local arr, obj, map = S.arr, S.obj, S.map
@@ -11,7 +13,7 @@ local command = obj({
   prompt = text(),
   temperature = num(0, 5),
   p = num(0, 1),
-  k = int(0, 500),
+  k = num(0, 500),
   max_tokens = int(1, 4096),
   stop_sequences = arr(str(), 0, 4),
   return_likelihoods = enum("GENERATION", "ALL", "NONE"),
@@ -39,7 +41,7 @@ local command_r = obj({
   return_prompt = bool(),
   tools = arr(obj({ name = text(), description = str(), parameter_definitions = map() }, { "name" })),
   tool_results = arr(obj({ call = map(), outputs = arr(map()) }, { "call", "outputs" })),
-  stop_sequences = arr(str(), 0, 4),
+  stop_sequences = arr(str(), 0, 5),
   raw_prompting = bool(),
 }, { "message" })
 

@@ -70,9 +70,13 @@ end
 
 --- Which schema checks which model: the first pattern that matches the
 -- model id (after its ARN and its cross-region prefix are stripped) names a
--- module in lua/bedrock/schemas/ and, optionally, one of its schemas; false
--- means "known, not checked". An id no pattern matches is not checked.
+-- module in lua/bedrock/schemas/ and, optionally, one of its schemas and a
+-- variant (a table of the module's `variants`: the same schemas with one
+-- model's limits); false means "known, not checked". An id no pattern
+-- matches is not checked.
 S.families = {
+  { "^anthropic%.claude%-sonnet%-4%-5", "anthropic", nil, "one_sampler" },
+  { "^anthropic%.claude%-haiku%-4%-5", "anthropic", nil, "one_sampler" },
   { "^anthropic%.claude", "anthropic" },
   { "^amazon%.nova%-canvas", false },
   { "^amazon%.nova%-reel", false },
@@ -80,9 +84,16 @@ S.families = {
   { "^amazon%.nova", "nova" },
   { "^amazon%.titan%-embed%-image", "titan", "embed_image" },
   { "^amazon%.titan%-embed", "titan", "embed_text" },
+  { "^amazon%.titan%-text%-lite", "titan", "text_lite" },
+  { "^amazon%.titan%-text%-express", "titan", "text_express" },
+  { "^amazon%.titan%-text%-premier", "titan", "text_premier" },
   { "^amazon%.titan%-text", "titan", "text" },
   { "^amazon%.titan%-tg1", "titan", "text" },
   { "^meta%.llama", "llama" },
+  { "^mistral%.mistral%-7b", "mistral", nil, "max8192" },
+  { "^mistral%.mixtral%-8x7b", "mistral", nil, "max4096" },
+  { "^mistral%.mistral%-large%-2402", "mistral", nil, "max8192" },
+  { "^mistral%.mistral%-small", "mistral", nil, "max8192" },
   { "^mistral%.", "mistral" },
   { "^cohere%.command%-r", "cohere", "command_r" },
   { "^cohere%.command", "cohere", "command" },

@@ -3,6 +3,10 @@
 -- request schema". inferenceConfig takes the camelCase names of the schema
 -- and the snake_case ones of the guide's invoke examples (max_new_tokens,
 -- top_p, top_k); temperature and topP are 0-1. Binary data is base64 text.
+-- Nova 2 ("Using the Invoke API" in the Nova 2 user guide) takes
+-- reasoningConfig (type enabled/disabled, maxReasoningEffort low, medium,
+-- high) inside inferenceConfig; the top-level reasoningConfig (where
+-- Converse's additionalModelRequestFields put it) is accepted too.
 local S = require "bedrock.schemas"
 local str, text, enum, num, int, bool, any = S.str, S.text, S.enum, S.num, S.int, S.bool, S.any
 local arr, obj, map, union = S.arr, S.obj, S.map, S.union
@@ -40,12 +44,16 @@ local message = obj({ role = enum("user", "assistant"), content = arr(content_bl
 local system_block = obj({ text = str(), cachePoint = obj({ type = enum("default") }, { "type" }) }, {},
   { one_of = { "text", "cachePoint" } })
 
+local reasoning_config = obj({ type = enum("enabled", "disabled"), maxReasoningEffort = enum("low", "medium", "high") },
+  { "type" })
+
 local inference = obj({
   maxTokens = int(1), max_new_tokens = int(1),
   temperature = num(0, 1),
   topP = num(0, 1), top_p = num(0, 1),
   topK = int(0), top_k = int(0),
   stopSequences = arr(str()),
+  reasoningConfig = reasoning_config,
 }, {})
 
 local tool_spec = obj({ name = text(), description = str(), inputSchema = obj({ json = map() }, { "json" }) },
@@ -62,8 +70,7 @@ local body = obj({
   messages = arr(message, 1),
   inferenceConfig = inference,
   toolConfig = tool_config,
-  reasoningConfig = obj({ type = enum("enabled", "disabled"), maxReasoningEffort = enum("low", "medium", "high") },
-    { "type" }),
+  reasoningConfig = reasoning_config,
 }, { "messages" })
 
 return { family = "nova", schemas = { messages = body }, select = { { use = "messages" } } }
