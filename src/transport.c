@@ -316,7 +316,15 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     }
     return n;
   }
-  if(x->ready.len - x->ready.off >= x->high_water) {
+  if(x->duplex) {
+    if(x->ready.len - x->ready.off >= XFER_DUPLEX_MAX_BACKLOG) {
+      x->error = XFER_ERR_TOO_LARGE;
+      snprintf(x->detail, sizeof(x->detail),
+               "more than %u MiB of output unread", XFER_DUPLEX_MAX_BACKLOG >> 20);
+      return 0;
+    }
+  }
+  else if(x->ready.len - x->ready.off >= x->high_water) {
     /* the reader is behind: libcurl keeps these bytes and hands them over
     ** again once we resume */
     x->paused = 1;
@@ -717,7 +725,8 @@ struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
   ** switch to HTTP/2 below. */
   curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
   if(o->stream)
-    curl_easy_setopt(x->easy, CURLOPT_BUFFERSIZE, (long)XFER_STREAM_BUFFER);
+    curl_easy_setopt(x->easy, CURLOPT_BUFFERSIZE,
+                     o->duplex ? XFER_DUPLEX_BUFFER : (long)XFER_STREAM_BUFFER);
   /* NAT gateways drop idle flows after 350 s: probe well before that */
   curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPIDLE, 60L);

@@ -46,6 +46,17 @@ enum xfer_error {
 #define XFER_DEFAULT_HIGH_WATER (8u * 1024u)
 #define XFER_STREAM_BUFFER 8192
 #define XFER_DEFAULT_SEND_HIGH_WATER (64u * 1024u)
+/* libcurl 7.88 (Debian 12) can hand HTTP/2 response bytes over twice when a
+** stream's data does not fit the transfer's receive buffer and is parked
+** ("pausedata", curl issue 10525), and the same when we pause reception.
+** Measured here with Debian's 7.88.1, 200 KB up and 400 KB down in 3 KB
+** events: 5 of 60 sessions corrupt with an 8 KiB buffer, none in 60 with
+** 64 KiB. So a duplex (HTTP/2) transfer gets a buffer of twice what libcurl
+** reads from the connection at once (32 KiB), and never pauses reception:
+** its unread output is capped instead, and past the cap the transfer
+** fails (ResponseTooLarge). */
+#define XFER_DUPLEX_BUFFER (64L * 1024L)
+#define XFER_DUPLEX_MAX_BACKLOG (64u * 1024u * 1024u)
 
 struct xfer_options {
   const char *method;             /* "POST", "GET" */
