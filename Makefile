@@ -9,6 +9,9 @@ LIBDIR      ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUADIR      ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 TESTDATA    ?= $(firstword $(wildcard ../shared/testdata /work/shared/testdata))
 PYTHON      ?= python3
+# the emulator's python: Debian's has python3-h2 (HTTP/2); with another, emulator.py falls back
+# to /usr/lib/python3/dist-packages for h2 (see its load_h2), as the self-tests do
+EMU_PYTHON  ?= $(firstword $(wildcard /usr/bin/python3) python3)
 
 PKGS        := lua$(LUA_VERSION) libcurl libcrypto zlib
 WARN        := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes
@@ -66,6 +69,7 @@ test-c: build/test_sigv4 build/test_eventstream
 	build/test_sigv4 $(TESTDATA)
 	build/test_eventstream $(TESTDATA)
 
+# $(PYTHON): botocore there signs and decodes independently of the emulator
 test-emulator:
 	$(PYTHON) spec/support/test_emulator.py
 
@@ -93,7 +97,7 @@ demo: deps all
 	$(LUA) examples/demo.lua
 
 emulator:
-	$(PYTHON) spec/support/emulator.py --port $${PORT:-4566}
+	$(EMU_PYTHON) spec/support/emulator.py --port $${PORT:-4566}
 
 # lua/bedrock/model.lua, the operations and shapes table, from the service model
 SERVICE_MODEL ?= $(firstword $(wildcard ../shared/models/bedrock-runtime/2023-09-30/service-2.json \

@@ -3,12 +3,18 @@
 --   local emulator = require "spec.support.emulator"
 --   local emu = emulator.start()     -- or emulator.shared(): one instance per process
 --   emulator.start{ tls_cert = pem, tls_key = key, tls_ca = ca }  -- https (see start)
+--   emulator.start{ tls_cert = pem, tls_key = key, tls_h2 = true } -- https offering ALPN h2 too
 --   emu.url, emu.port
 --   emu:scenario(model_id, { fail_first = 2, ... })
 --   emu:reset()
 --   local log = emu:requests()
 --   local port = emu:unaccepting()   -- a listener that never accepts (connect timeouts)
 --   emu:stop()
+--
+-- HTTP/2 (InvokeModelWithBidirectionalStream) needs python3-h2: the emulator runs with
+-- emulator.python, by default $BEDROCK_EMULATOR_PYTHON, else /usr/bin/python3 (Debian's, which
+-- has python3-h2) when it exists, else python3 (the emulator then falls back to Debian's
+-- dist-packages for h2 itself). opts.python overrides it; another opts.script runs with python3.
 --
 -- The emulator runs as `python3 emulator.py --exit-on-stdin-eof` with its stdin
 -- on a pipe held by this process (io.popen(cmd, "w")): when this process ends,
@@ -38,6 +44,14 @@ local function script_dir()
 end
 emulator.script = script_dir() .. "/emulator.py"
 
+local function executable(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+emulator.python = os.getenv("BEDROCK_EMULATOR_PYTHON")
+  or (executable("/usr/bin/python3") and "/usr/bin/python3") or "python3"
+
 local function quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
@@ -62,7 +76,7 @@ function emulator.start(opts)
   opts = opts or {}
   local base = os.tmpname()       -- reserves a unique name; the emulator writes <base>.port
   local port_file, exit_file = base .. ".port", base .. ".exit"
-  local python = opts.python or "python3"
+  local python = opts.python or (opts.script == nil and emulator.python) or "python3"
   -- $PPID (the shell's parent) is this process: the emulator also exits when it has gone, since
   -- children this process starts later inherit the pipe and would keep it from reaching EOF.
   -- After it exits, the shell removes the port file (and the tmpname file) if it had started,
@@ -71,9 +85,13 @@ function emulator.start(opts)
   -- this process; the emulator is not ours to sanitize (CPython deadlocks with them).
   -- opts.tls_cert / opts.tls_key: serve https (emu.url is then https://127.0.0.1:<port>);
   -- opts.tls_ca: the CA the control calls trust (without it they skip verification).
+  -- opts.tls_h2: the TLS listener also offers ALPN h2 (HTTP/2 for the bidirectional stream).
   local tls = ""
   if opts.tls_cert then
     tls = " --tls-cert " .. quote(opts.tls_cert) .. (opts.tls_key and (" --tls-key " .. quote(opts.tls_key)) or "")
+      .. (opts.tls_h2 and " --tls-h2" or "")
+  elseif opts.tls_h2 then
+    error("emulator: tls_h2 needs tls_cert", 2)
   end
   local cmd = string.format("env -u LD_PRELOAD %s %s --port 0 --port-file %s --exit-on-stdin-eof --parent-pid $PPID --quiet%s;"
     .. " s=$?; if [ -e %s ]; then rm -f %s %s; else echo $s > %s; fi",
@@ -169,7 +187,9 @@ function Emulator:reset()
 end
 
 --- The request log since the last reset: an array of
--- { t, method, path, query, model_id, route, status, auth, headers, body_len, request_id }.
+-- { t, method, path, query, model_id, route, status, auth, headers, body_len, request_id,
+--   connection, http_version } (route "bidi_stream" adds input_events, input_ended, input_error,
+-- ended; see emulator.py's docstring).
 function Emulator:requests()
   local _, body = self:call("GET", "/__emulator/requests")
   return cjson.decode(body)

@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """A local Amazon Bedrock Runtime emulator for lua-bedrock's specs and benchmarks.
 
-Python 3.9+ standard library only; one asyncio thread (a raw asyncio.Protocol), HTTP/1.1 with
-keep-alive, pipelining, chunked request bodies and Expect: 100-continue; 127.0.0.1 only.
+Python 3.9+ standard library, plus python3-h2 for HTTP/2 (imported on first use; see load_h2);
+one asyncio thread (a raw asyncio.Protocol), HTTP/1.1 with keep-alive, pipelining, chunked request
+bodies and Expect: 100-continue, and HTTP/2 (see below); 127.0.0.1 only.
 
     python3 spec/support/emulator.py [--port N (0: any free port; default 4566)] [--port-file PATH]
                                      [--exit-on-stdin-eof] [--parent-pid PID] [--quiet]
+                                     [--tls-cert PEM [--tls-key PEM] [--tls-h2]]
 
 --port-file gets the port once listening (written to a temporary name, then renamed).
 --exit-on-stdin-eof: exit at EOF on stdin, or when a line "quit" arrives there.
 --parent-pid: exit when that process has gone. --quiet: no banner, no access log.
-SIGTERM and SIGINT exit cleanly (status 0).
+SIGTERM and SIGINT exit cleanly (status 0). --tls-cert/--tls-key: serve https instead; --tls-h2
+also offers ALPN "h2" (and "http/1.1"), and a connection that picks h2 speaks HTTP/2.
 
 Service routes. Auth is SigV4 (service "bedrock", any region, clock skew <= 5 min) with
     AKIAEMULATOREXAMPLE1 / emulator+secret/EXAMPLEKEY0000000000000
@@ -30,6 +33,8 @@ or "Authorization: Bearer emulator-bedrock-api-key".
     GET  /async-invoke/{invocationArn}                  GetAsyncInvoke (404 ResourceNotFoundException if unknown)
     GET  /async-invoke?maxResults&nextToken&statusEquals&submitTimeAfter&submitTimeBefore&sortBy&sortOrder
                                                         ListAsyncInvokes, paged (nextToken)
+    POST /model/{modelId}/invoke-with-bidirectional-stream   InvokeModelWithBidirectionalStream: HTTP/2 only
+                                                        (over HTTP/1.1: 400 ValidationException); see below
     anything else                                       404 UnknownOperationException (after auth)
 The reply text is "You said: <last user message>" (or scenario "text"); input tokens are the
 whitespace-separated words of system + messages (+ prompt), output tokens the words of the reply
@@ -38,6 +43,52 @@ totalTokens). Scenarios are keyed by model id; for ApplyGuardrail by the guardra
 StartAsyncInvoke by the body's modelId, for GetAsyncInvoke and ListAsyncInvokes by "async-invoke", for
 InvokeGuardrailChecks by "guardrail-checks". Model ids emulator.echo* echo the request as JSON (a stream sends it
 as one chunk); emulator.text* replies text/plain "plain text reply".
+
+HTTP/2 (InvokeModelWithBidirectionalStream). On the same port, a connection whose first bytes are
+the client preface "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" speaks HTTP/2 (h2c with prior knowledge); on
+the TLS listener with --tls-h2, one whose ALPN picked "h2". Many streams per connection, many
+connections; DATA is acknowledged as it arrives (the client's window reopens) and output respects
+the client's flow-control windows (queued until WINDOW_UPDATE; never resent).
+    Request: POST /model/{modelId}/invoke-with-bidirectional-stream, content-type
+    application/vnd.amazon.eventstream, x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-EVENTS, SigV4
+    whose canonical request ends with that literal as the payload hash (host is :authority). Bearer
+    auth: 403 AccessDeniedException (the service takes no API keys here); bad SigV4: 403 as above.
+    Body: envelopes (event-stream messages) with headers :chunk-signature (bytes, 32) and :date
+    (timestamp, ms), each carrying an inner chunk event (:event-type chunk, :content-type
+    application/json, :message-type event; payload {"bytes": base64 of the user's JSON event}); the
+    last envelope has an empty payload (end of input), then END_STREAM. Each :chunk-signature is
+    hex-chained: HMAC-SHA256(signing key, "AWS4-HMAC-SHA256-PAYLOAD\n" + amz date of :date + "\n" +
+    <that date>/<region>/<service>/aws4_request + "\n" + prior signature + "\n" + hex sha256 of the
+    encoded :date header (15 bytes) + "\n" + hex sha256 of the payload), the first prior being the
+    request's own Signature; secret, region and service are the request's credential scope's, the
+    date (scope and signing key) the envelope's own, as the client signs it. A bad signature, CRC,
+    framing or inner event: an in-stream validationException, the response ends, input_error is
+    logged, and later input is read and dropped. END_STREAM without the end envelope: the same.
+    Response: 200 (content-type application/vnd.amazon.eventstream, x-amzn-requestid) as soon as the
+    headers are verified (after delay_ms), before any input; then, as each input event arrives, a
+    chunk event whose JSON is {"echo": <the event>, "index": n} (n from 0; "repeat": r with
+    echo_repeat, "pad": "..." with payload_pad), and after the end envelope {"sessionEnd":
+    {"inputEvents": N}} with END_STREAM. Once the response has ended (a fault, an error), further
+    input is read and dropped.
+    Scenarios (the model id's, attempts counted like the other routes): fail_first K (fail_code,
+    default ThrottlingException; fail_status, fail_message, retry_after_ms, retry_after) an HTTP error
+    reply (JSON, x-amzn-errortype) and the input dropped; reset_first K an RST_STREAM INTERNAL_ERROR
+    instead of the response headers; delay_ms before the response headers; event_delay_ms before each
+    output event; exception_after_events K (exception_type, exception_message) after K output events
+    an exception message and the end; reset_after_events K after K output events (all sent) an
+    RST_STREAM INTERNAL_ERROR; corrupt_crc_after_events K the (K+1)th output event with a wrong
+    message CRC, then the end; echo_repeat K each input event echoed K times ("repeat": 0..K-1);
+    payload_pad N a "pad" string of N chars in each echo (throughput, flow control); fault_attempts K
+    as below. The sessionEnd event counts as an output event for the *_after_events faults.
+    Log entry: the usual fields with route "bidi_stream", http_version "2", body_len (input bytes so
+    far), input_events (chunk envelopes verified), input_ended (end envelope seen), input_error
+    (string or null), ended (the response finished: END_STREAM or RST_STREAM sent), reset (true when
+    the stream was reset: by a fault, the client (client_reset), or the connection's end); with
+    log_bodies: inputs (the decoded user events) and sent_bytes_b64 (the exact DATA bytes sent on the
+    stream, first 1 MiB: tells a client-side corruption from an emulator bug).
+    Other requests over HTTP/2 (control routes, invoke, streams...) are answered by the HTTP/1.1
+    handlers, the reply buffered whole and sent as one HTTP/2 response (no incremental streaming;
+    a TCP-reset fault becomes RST_STREAM INTERNAL_ERROR); their log entries have http_version "2".
 
 Control routes (no auth):
     POST   /__emulator/scenarios  {"model_id": ..., <fields>}   set (replace) one model's scenario and
@@ -51,8 +102,8 @@ Control routes (no auth):
     GET    /__emulator/requests                                 the request log since the last clear, in arrival
            order: {t (time.monotonic()), method, path, query, model_id (the scenario key), route ("invoke"|
            "stream"|"converse"|"converse_stream"|"count_tokens"|"apply_guardrail"|"invoke_guardrail_checks"|
-           "start_async_invoke"|"get_async_invoke"|"list_async_invokes"|"unknown"), invocation_arn (get only),
-           body (with log_bodies),
+           "start_async_invoke"|"get_async_invoke"|"list_async_invokes"|"bidi_stream"|"unknown"),
+           invocation_arn (get only), body (with log_bodies), http_version ("1.1", "1.0" or "2"),
            status (0: reset, or not answered yet), auth ("sigv4"|"bearer"|"none"|"bad"), headers, body_len,
            request_id, connection (a number per TCP connection, in accept order)}
     GET    /__emulator/health                                   200 "ok"
@@ -96,6 +147,7 @@ Scenario fields (all optional; attempts are counted per model id, auth failures 
     huge_frame_after_events K after K events, a frame whose prelude (valid CRC) declares 17 MiB, 4 KiB of it,
                               then a clean end
     content_type              the stream's Content-Type (default application/vnd.amazon.eventstream)
+    echo_repeat K             InvokeModelWithBidirectionalStream: each input event echoed K times
     fault_attempts K          the stream faults above (reset/exception/corrupt/truncate/huge_frame_after_events,
                               garbage, silence_after_events, content_type) hit only the first K attempts
 
@@ -297,8 +349,11 @@ def _amz_stamp(t):
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t))
 
 
-def verify_auth(req):
-    """Returns "sigv4" or "bearer", or raises HttpError as AWS answers."""
+def verify_auth(req, payload_hash=None):
+    """Returns "sigv4" or "bearer", or raises HttpError as AWS answers. payload_hash: the payload hash
+    the canonical request ends with (default: sha256 of req.body), e.g. STREAMING_EVENTS for a body
+    signed event by event. On SigV4 success req.auth_info holds what a signing chain needs:
+    {secret, region, service, signature}."""
     auth = req.header("authorization")
     if auth is None:
         raise auth_error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
@@ -382,7 +437,8 @@ def verify_auth(req):
                          "Signature not yet current: %s is still later than %s (%s + 5 min.)"
                          % (amz_date, _amz_stamp(now + MAX_SKEW_S), _amz_stamp(now)))
 
-    payload_hash = hashlib.sha256(req.body).hexdigest()
+    if payload_hash is None:
+        payload_hash = hashlib.sha256(req.body).hexdigest()
     creq = canonical_request(req.method, req.raw_path, req.raw_query, req.headers, signed, payload_hash)
     scope = "/".join((scope_date, region, service, term))
     sts = "\n".join(("AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(creq).hexdigest()))
@@ -390,6 +446,7 @@ def verify_auth(req):
                     hashlib.sha256).hexdigest()
     if not hmac.compare_digest(want, params["Signature"]):
         raise auth_error(403, "InvalidSignatureException", MSG_SIGNATURE_MISMATCH)
+    req.auth_info = {"secret": secret, "region": region, "service": service, "signature": params["Signature"]}
     return "sigv4"
 
 
@@ -703,6 +760,7 @@ ROUTES = [
     (re.compile(rb"^/async-invoke$"), "POST", "start_async_invoke"),
     (re.compile(rb"^/async-invoke$"), "GET", "list_async_invokes"),
     (re.compile(rb"^/async-invoke/([^/]+)$"), "GET", "get_async_invoke"),
+    (re.compile(rb"^/model/([^/]+)/invoke-with-bidirectional-stream$"), "POST", "bidi_stream"),
 ]
 
 
@@ -1013,7 +1071,7 @@ SCENARIO_FIELDS = {
     "cache_read_tokens": int, "cache_write_tokens": int, "tool_use": str, "reasoning": str,
     "async_status": str, "async_failure_message": str, "blocked_words": str,
     "retry_after": str, "fail_raw": bool, "corrupt_prelude_after_events": int,
-    "huge_frame_after_events": int, "content_type": str, "fault_attempts": int,
+    "huge_frame_after_events": int, "content_type": str, "fault_attempts": int, "echo_repeat": int,
 }
 
 # the stream faults that fault_attempts limits to the first attempts
@@ -1063,12 +1121,13 @@ def validate_scenario(doc):
 # HTTP plumbing
 
 class Request:
-    __slots__ = ("method", "target", "raw_path", "raw_query", "version", "headers", "body", "_hmap")
+    __slots__ = ("method", "target", "raw_path", "raw_query", "version", "headers", "body", "_hmap", "auth_info")
 
     def __init__(self, method, target, version, headers):
         self.method, self.target, self.version, self.headers = method, target, version, headers
         self.raw_path, _, self.raw_query = target.partition(b"?")
         self.body = b""
+        self.auth_info = None
         hm = {}
         for name, value in headers:
             v = value.strip(b" \t").decode("latin-1")
@@ -1276,7 +1335,8 @@ class Emulator:
         entry = {"t": t0, "method": req.method, "path": req.raw_path.decode("latin-1"),
                  "query": req.raw_query.decode("latin-1"), "model_id": None, "route": "unknown",
                  "status": 0, "auth": "none", "headers": req.header_dict(), "body_len": len(req.body),
-                 "request_id": request_id, "connection": getattr(writer, "conn_id", None)}
+                 "request_id": request_id, "connection": getattr(writer, "conn_id", None),
+                 "http_version": req.version.partition("/")[2]}
         route, key, labels = match_route(req)
         if route:
             entry["route"] = route
@@ -1286,6 +1346,12 @@ class Emulator:
         if self.log_bodies:
             entry["body"] = req.body[:65536].decode("utf-8", "replace")
         self.record(entry)          # at arrival: a request the client gave up on still counts, in its own test
+        if route == "bidi_stream":                  # served by H2Handler; HTTP/1.1 cannot carry it
+            err = validation("InvokeModelWithBidirectionalStream needs HTTP/2 (h2c with prior knowledge, "
+                             "or ALPN h2 over TLS)")
+            entry["status"] = 400
+            self.access(req, 400, t0)
+            return self.send_error(writer, req, request_id, err)
         try:
             entry["auth"] = verify_auth(req)
         except HttpError as err:
@@ -1561,6 +1627,8 @@ class HttpConnection(asyncio.Protocol):
         self.eof = False
         self.waiters = []
         self.task = None
+        self.h2 = None               # the H2Handler, once the client preface (or ALPN h2) was seen
+        self.sniffing = True         # until the first bytes tell HTTP/1.1 from the HTTP/2 preface
 
     # -- asyncio.Protocol
 
@@ -1574,11 +1642,24 @@ class HttpConnection(asyncio.Protocol):
         self.emu.connections.add(self)
         self.emu.accepted += 1
         self.conn_id = self.emu.accepted
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
+            self.start_h2()
+
+    def start_h2(self):
+        self.sniffing = False
+        try:
+            self.h2 = H2Handler(self)
+        except ImportError as e:
+            sys.stderr.write("emulator: HTTP/2 needs python3-h2 (%s); closing the connection\n" % e)
+            self.transport.abort()
 
     def connection_lost(self, exc):
         self.closed = True
         self.emu.connections.discard(self)
         self._wake(ConnectionResetError("connection lost"))
+        if self.h2:
+            self.h2.connection_lost()
 
     def pause_writing(self):
         self.paused = True
@@ -1586,16 +1667,35 @@ class HttpConnection(asyncio.Protocol):
     def resume_writing(self):
         self.paused = False
         self._wake(None)
-        if not self.busy:
+        if self.h2:
+            self.h2.resume()
+        elif not self.busy:
             self.process()
 
     def data_received(self, data):
+        if self.h2:
+            self.h2.data_received(data)
+            return
         self.buf += data
+        if self.sniffing:
+            n = min(len(self.buf), len(H2_PREFACE))
+            if self.buf[:n] == H2_PREFACE[:n]:
+                if n < len(H2_PREFACE):
+                    return                           # wait: maybe the HTTP/2 preface
+                data = bytes(self.buf)
+                self.buf.clear()
+                self.start_h2()
+                if self.h2:
+                    self.h2.data_received(data)
+                return
+            self.sniffing = False
         if not self.busy:
             self.process()
 
     def eof_received(self):
         self.eof = True
+        if self.h2:
+            return None
         if self.busy:
             return True              # keep the write side open until the answer is out
         return None
@@ -1852,6 +1952,679 @@ class ChunkedOut:
         await self.w.drain()
 
 
+# --------------------------------------------------------------------------
+# HTTP/2: InvokeModelWithBidirectionalStream (h2c with prior knowledge; ALPN "h2" with --tls-h2)
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+STREAMING_EVENTS = "STREAMING-AWS4-HMAC-SHA256-EVENTS"
+DEBIAN_DIST_PACKAGES = "/usr/lib/python3/dist-packages"
+H2_OUT_HIGH = 256 * 1024             # an output task waits while this much is queued on its stream
+H2_SENT_LOG = 1024 * 1024            # sent_bytes_b64 keeps this much of each stream's DATA
+ES_MAX_MESSAGE = 16 * 1024 * 1024 + 128 * 1024
+BIDI_RX = re.compile(rb"^/model/([^/]+)/invoke-with-bidirectional-stream$")
+
+_h2 = []
+
+
+def load_h2():
+    """The h2 package (python3-h2, pure Python), imported on first use. A Python without it (a pyenv
+    one, say) falls back to Debian's /usr/lib/python3/dist-packages, appended to sys.path (last), where
+    python3-h2, python3-hpack and python3-hyperframe live. Raises ImportError if neither has it."""
+    if not _h2:
+        try:
+            import h2.connection  # noqa: F401
+        except ImportError:
+            if os.path.isdir(DEBIAN_DIST_PACKAGES) and DEBIAN_DIST_PACKAGES not in sys.path:
+                sys.path.append(DEBIAN_DIST_PACKAGES)
+            import h2.connection  # noqa: F401
+        import h2.config
+        import h2.errors
+        import h2.events
+        import h2.exceptions
+        import h2.settings
+        _h2.append(h2)
+    return _h2[0]
+
+
+class EnvelopeError(Exception):
+    pass
+
+
+def es_parse_headers(raw):
+    """-> {name: (type, value, the header's encoded bytes)} of an event-stream header block."""
+    out, pos, n = {}, 0, len(raw)
+    while pos < n:
+        start = pos
+        nlen = raw[pos]
+        pos += 1
+        if pos + nlen + 1 > n:
+            raise EnvelopeError("truncated header name")
+        name = raw[pos:pos + nlen].decode("utf-8", "replace")
+        pos += nlen
+        t = raw[pos]
+        pos += 1
+        if t in (0, 1):
+            v = t == 0
+        elif t in (2, 3, 4, 5, 8):
+            size = {2: 1, 3: 2, 4: 4, 5: 8, 8: 8}[t]
+            if pos + size > n:
+                raise EnvelopeError("truncated header value")
+            v = int.from_bytes(raw[pos:pos + size], "big", signed=True)
+            pos += size
+        elif t in (6, 7):
+            if pos + 2 > n:
+                raise EnvelopeError("truncated header value")
+            vlen = struct.unpack_from(">H", raw, pos)[0]
+            pos += 2
+            if pos + vlen > n:
+                raise EnvelopeError("truncated header value")
+            v = bytes(raw[pos:pos + vlen])
+            if t == 7:
+                v = v.decode("utf-8", "replace")
+            pos += vlen
+        elif t == 9:
+            if pos + 16 > n:
+                raise EnvelopeError("truncated header value")
+            v = bytes(raw[pos:pos + 16])
+            pos += 16
+        else:
+            raise EnvelopeError("unknown header value type %d" % t)
+        out[name] = (t, v, bytes(raw[start:pos]))
+    return out
+
+
+def es_decode_one(buf):
+    """The first message of buf -> ((headers, payload), bytes used), or (None, 0) while incomplete.
+    Raises EnvelopeError on a bad prelude, length or CRC."""
+    if len(buf) < 12:
+        return None, 0
+    total, hlen, pcrc = struct.unpack_from(">III", buf, 0)
+    if zlib.crc32(bytes(buf[:8])) != pcrc:
+        raise EnvelopeError("prelude CRC mismatch")
+    if total < 16 or hlen > total - 16 or total > ES_MAX_MESSAGE:
+        raise EnvelopeError("bad message length (total %d, headers %d)" % (total, hlen))
+    if len(buf) < total:
+        return None, 0
+    msg = bytes(buf[:total])
+    if zlib.crc32(msg[:-4]) != struct.unpack(">I", msg[-4:])[0]:
+        raise EnvelopeError("message CRC mismatch")
+    return (es_parse_headers(msg[12:12 + hlen]), msg[12 + hlen:-4]), total
+
+
+class H2Stream:
+    """One HTTP/2 stream: a bidirectional session (kind "bidi") or a request answered whole by the
+    HTTP/1.1 handlers (kind "buffered")."""
+
+    def __init__(self, sid, req):
+        self.sid, self.req = sid, req
+        self.kind = "buffered"
+        self.body = bytearray()          # buffered: the request body
+        self.inbuf = bytearray()         # bidi: input not yet parsed into envelopes
+        self.input_stopped = False       # bidi: end envelope seen, input error, or response over
+        self.items = collections.deque()     # bidi: ("event", doc) | ("end",) | ("error", type, msg)
+        self.item_waiter = None
+        self.room_waiter = None
+        self.out = bytearray()           # response DATA waiting for flow-control window
+        self.end_pending = False
+        self.end_sent = False
+        self.headers_sent = False
+        self.remote_ended = False
+        self.closed = False              # reset (either side) or connection gone: nothing more is sent
+        self.entry = None
+        self.chain = None                # bidi: (signing key cache args, prior signature)
+        self.task = None
+        self.sent_log = None
+
+    def push(self, item):
+        self.items.append(item)
+        w, self.item_waiter = self.item_waiter, None
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def next_item(self):
+        while not self.items:
+            if self.closed:
+                return None
+            self.item_waiter = asyncio.get_running_loop().create_future()
+            await self.item_waiter
+        return self.items.popleft()
+
+    def wake(self):
+        for name in ("item_waiter", "room_waiter"):
+            w = getattr(self, name)
+            setattr(self, name, None)
+            if w is not None and not w.done():
+                w.set_result(None)
+
+
+class _NoSocket:
+    def setsockopt(self, *a):
+        pass
+
+
+class BufferedWriter:
+    """The writer surface of HttpConnection for a request that arrived over HTTP/2: the HTTP/1.1
+    handlers write their reply here, and H2Handler sends it (whole) once they return."""
+
+    def __init__(self, conn_id):
+        self.conn_id = conn_id
+        self.buf = bytearray()
+        self.reset = False
+        self.transport = self
+
+    def write(self, data):
+        self.buf += data
+
+    async def drain(self):
+        pass
+
+    def get_extra_info(self, name, default=None):
+        return _NoSocket() if name == "socket" else default
+
+    def abort(self):
+        self.reset = True
+
+    def is_closing(self):
+        return self.reset
+
+    def get_write_buffer_size(self):
+        return 0
+
+
+def parse_http1_reply(data):
+    """An HTTP/1.1 reply written by the handlers -> (status, [(name, value)], body); 1xx skipped."""
+    while True:
+        end = data.find(b"\r\n\r\n")
+        lines = data[:end].split(b"\r\n")
+        data = data[end + 4:]
+        status = int(lines[0].split(b" ")[1])
+        if status >= 200:
+            break
+    headers, chunked = [], False
+    for line in lines[1:]:
+        k, _, v = line.decode("latin-1").partition(":")
+        k, v = k.strip().lower(), v.strip()
+        if k == "transfer-encoding":
+            chunked = "chunked" in v.lower()
+        if k in ("connection", "keep-alive", "transfer-encoding", "content-length"):
+            continue
+        headers.append((k, v))
+    if chunked:
+        body, _ = parse_chunked(data)
+        body = body if body is not None else b""
+    else:
+        body = bytes(data)
+    return status, headers, body
+
+
+class H2Handler:
+    """The HTTP/2 side of one connection (h2, sans-IO): HttpConnection hands it every byte once the
+    client preface (or ALPN "h2") has been seen."""
+
+    def __init__(self, conn):
+        h2 = self.h2mod = load_h2()
+        self.c = conn
+        self.emu = conn.emu
+        cfg = h2.config.H2Configuration(client_side=False, header_encoding=None)
+        self.h2 = h2.connection.H2Connection(config=cfg)
+        sc = h2.settings.SettingCodes
+        self.h2.local_settings = h2.settings.Settings(client=False, initial_values={
+            sc.MAX_CONCURRENT_STREAMS: 1000, sc.MAX_HEADER_LIST_SIZE: 1 << 20,
+            sc.INITIAL_WINDOW_SIZE: 1 << 20})
+        self.h2.initiate_connection()
+        self.h2.increment_flow_control_window(16 << 20)
+        self.streams = {}
+        self.dead = False
+        self.flush()
+
+    # -- bytes in and out
+
+    def flush(self):
+        data = self.h2.data_to_send()
+        if data:
+            self.c.write(data)
+
+    def data_received(self, data):
+        if self.dead:
+            return
+        ev_mod = self.h2mod.events
+        try:
+            events = self.h2.receive_data(data)
+        except self.h2mod.exceptions.ProtocolError:
+            self.flush()
+            self.dead = True
+            self.c.close()
+            return
+        for ev in events:
+            try:
+                if isinstance(ev, ev_mod.RequestReceived):
+                    self.on_request(ev)
+                elif isinstance(ev, ev_mod.DataReceived):
+                    self.on_data(ev)
+                elif isinstance(ev, ev_mod.StreamEnded):
+                    self.on_end(ev.stream_id)
+                elif isinstance(ev, ev_mod.StreamReset):
+                    self.on_reset(ev.stream_id)
+                elif isinstance(ev, (ev_mod.WindowUpdated, ev_mod.RemoteSettingsChanged)):
+                    self.pump_all()
+                elif isinstance(ev, ev_mod.ConnectionTerminated):
+                    self.dead = True
+            except Exception:                    # a bug here must not kill the server
+                traceback.print_exc()
+                self.reset(getattr(ev, "stream_id", 0))
+        self.flush()
+        if self.dead:
+            self.c.close()
+
+    def resume(self):
+        self.pump_all()
+
+    def connection_lost(self):
+        self.dead = True
+        for st in list(self.streams.values()):
+            self.close_stream(st)
+        self.streams.clear()
+
+    # -- streams
+
+    def close_stream(self, st):
+        st.closed = True
+        st.input_stopped = True
+        st.out.clear()
+        st.wake()
+        if st.entry is not None and not st.entry.get("ended"):
+            st.entry["ended"] = True
+            st.entry["reset"] = True
+        self.streams.pop(st.sid, None)
+
+    def reset(self, sid, code=None):
+        st = self.streams.get(sid)
+        if st is not None and st.entry is not None and not st.entry.get("ended"):
+            st.entry["ended"] = True
+            st.entry["reset"] = True
+        try:
+            self.h2.reset_stream(sid, code if code is not None else self.h2mod.errors.ErrorCodes.INTERNAL_ERROR)
+        except Exception:
+            pass
+        if st is not None:
+            self.close_stream(st)
+        self.flush()
+
+    def on_request(self, ev):
+        pseudo, headers = {}, []
+        for k, v in ev.headers:
+            if k[:1] == b":":
+                pseudo[k] = v
+            else:
+                headers.append((k.decode("latin-1").lower(), v))
+        if b":authority" in pseudo and not any(k == "host" for k, _ in headers):
+            headers.append(("host", pseudo[b":authority"]))    # SigV4 signs the host as :authority
+        req = Request(pseudo.get(b":method", b"GET").decode("latin-1"), pseudo.get(b":path", b"/"), "HTTP/2",
+                      headers)
+        st = H2Stream(ev.stream_id, req)
+        self.streams[ev.stream_id] = st
+        if req.method == "POST" and BIDI_RX.match(req.raw_path):
+            st.kind = "bidi"
+            self.start_bidi(st)
+
+    def on_data(self, ev):
+        self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+        st = self.streams.get(ev.stream_id)
+        if st is None:
+            return
+        if st.entry is not None:
+            st.entry["body_len"] += len(ev.data)
+        if st.kind == "buffered":
+            st.body += ev.data
+            if len(st.body) > MAX_BODY:
+                self.reset(st.sid, self.h2mod.errors.ErrorCodes.REFUSED_STREAM)
+        elif not st.input_stopped:
+            st.inbuf += ev.data
+            self.parse_input(st)
+
+    def on_end(self, sid):
+        st = self.streams.get(sid)
+        if st is None:
+            return
+        st.remote_ended = True
+        if st.kind == "buffered":
+            st.task = asyncio.ensure_future(self.run_buffered(st))
+        elif not st.input_stopped:
+            self.input_error(st, "the input ended without its end-of-input event" if not st.inbuf
+                             else "the input ended inside an event (%d bytes)" % len(st.inbuf))
+        self.maybe_forget(st)
+
+    def on_reset(self, sid):
+        st = self.streams.get(sid)
+        if st is not None:
+            if st.entry is not None:
+                st.entry["client_reset"] = True
+            if st.task is not None:
+                st.task.cancel()
+            self.close_stream(st)
+
+    def maybe_forget(self, st):
+        if st.remote_ended and (st.end_sent or st.closed):
+            self.streams.pop(st.sid, None)
+
+    # -- sending
+
+    def send_headers(self, st, status, headers):
+        hs = [(":status", str(status))] + [(k.lower(), v) for k, v in headers]
+        self.h2.send_headers(st.sid, hs)
+        st.headers_sent = True
+        self.flush()
+
+    def send(self, st, data, end=False):
+        if st.closed:
+            return
+        st.out += data
+        if end:
+            st.end_pending = True
+        self.pump(st)
+
+    def pump_all(self):
+        for st in list(self.streams.values()):
+            self.pump(st)
+
+    def pump(self, st):
+        if st.closed or self.dead:
+            return
+        h2 = self.h2
+        try:
+            while st.out and not self.c.paused:
+                win = h2.local_flow_control_window(st.sid)
+                if win <= 0:
+                    break
+                n = min(win, h2.max_outbound_frame_size, len(st.out))
+                chunk = bytes(st.out[:n])
+                del st.out[:n]
+                last = not st.out and st.end_pending          # END_STREAM rides on the last DATA frame
+                h2.send_data(st.sid, chunk, end_stream=last)
+                if last:
+                    st.end_sent = True
+                    if st.entry is not None:
+                        st.entry["ended"] = True
+                if st.sent_log is not None and len(st.sent_log) < H2_SENT_LOG:
+                    st.sent_log += chunk[:H2_SENT_LOG - len(st.sent_log)]
+                    st.entry["sent_bytes_b64"] = base64.b64encode(st.sent_log).decode("ascii")
+            if not st.out and st.end_pending and not st.end_sent:
+                h2.end_stream(st.sid)
+                st.end_sent = True
+                if st.entry is not None:
+                    st.entry["ended"] = True
+        except self.h2mod.exceptions.StreamClosedError:
+            self.close_stream(st)
+        self.flush()
+        if len(st.out) < H2_OUT_HIGH or st.closed:
+            w, st.room_waiter = st.room_waiter, None
+            if w is not None and not w.done():
+                w.set_result(None)
+        if st.end_sent:
+            st.input_stopped = True
+            self.maybe_forget(st)
+
+    async def room(self, st, limit=H2_OUT_HIGH):
+        """Wait until at most `limit` bytes are queued on the stream (0: all sent)."""
+        while len(st.out) > limit and not st.closed and not self.dead:
+            st.room_waiter = asyncio.get_running_loop().create_future()
+            await st.room_waiter
+
+    def send_error(self, st, err, request_id):
+        st.input_stopped = True
+        self.send_headers(st, err.status, [("content-type", "application/json"),
+                                           ("x-amzn-errortype", "%s:%s" % (err.code, err.uri)),
+                                           ("x-amzn-requestid", request_id), ("date", http_date())]
+                          + [(k, v) for k, v in err.headers])
+        self.send(st, jdump({"message": err.message}), end=True)
+
+    # -- non-bidi requests: the HTTP/1.1 handlers, their reply sent whole
+
+    async def run_buffered(self, st):
+        req = st.req
+        req.body = bytes(st.body)
+        w = BufferedWriter(self.c.conn_id)
+        try:
+            result = self.emu.handle_request(req, w)
+            if asyncio.iscoroutine(result):
+                await result
+        except asyncio.CancelledError:
+            return
+        except (ConnectionError, OSError):
+            pass
+        except Exception:
+            traceback.print_exc()
+            w.reset = True
+        if st.closed or self.dead:
+            return
+        if w.reset or not w.buf:
+            self.reset(st.sid)
+            return
+        status, headers, body = parse_http1_reply(bytes(w.buf))
+        self.send_headers(st, status, headers + [("content-length", str(len(body)))])
+        self.send(st, body, end=True)
+
+    # -- InvokeModelWithBidirectionalStream
+
+    def start_bidi(self, st):
+        emu, req = self.emu, st.req
+        t0 = time.monotonic()
+        request_id = new_request_id()
+        model_id = urllib.parse.unquote(BIDI_RX.match(req.raw_path).group(1).decode("latin-1"))
+        entry = {"t": t0, "method": req.method, "path": req.raw_path.decode("latin-1"),
+                 "query": req.raw_query.decode("latin-1"), "model_id": model_id, "route": "bidi_stream",
+                 "status": 0, "auth": "none", "headers": req.header_dict(), "body_len": 0,
+                 "request_id": request_id, "connection": self.c.conn_id, "http_version": "2",
+                 "input_events": 0, "input_ended": False, "input_error": None, "ended": False}
+        if emu.log_bodies:
+            entry["inputs"] = []
+            entry["sent_bytes_b64"] = ""
+            st.sent_log = bytearray()
+        st.entry = entry
+        emu.record(entry)
+        auth = req.header("authorization")
+        try:
+            if auth is not None and auth[:7].lower() == "bearer ":
+                entry["auth"] = "bearer"
+                raise HttpError(403, "AccessDeniedException",
+                                "InvokeModelWithBidirectionalStream does not accept Bedrock API keys: "
+                                "sign the request with SigV4")
+            try:
+                entry["auth"] = verify_auth(req, payload_hash=STREAMING_EVENTS)
+            except HttpError:
+                entry["auth"] = "none" if auth is None else "bad"
+                raise
+            if req.header("x-amz-content-sha256") != STREAMING_EVENTS:
+                raise validation("x-amz-content-sha256 must be %s" % STREAMING_EVENTS)
+            ctype = (req.header("content-type") or "").split(";")[0].strip().lower()
+            if ctype != "application/vnd.amazon.eventstream":
+                raise validation("Content-Type must be application/vnd.amazon.eventstream")
+        except HttpError as err:
+            entry["status"] = err.status
+            st.input_stopped = True
+            self.access(req, err.status, t0)
+            self.send_error(st, err, request_id)
+            return
+        info = req.auth_info
+        st.chain = [info["secret"], info["region"], info["service"], info["signature"]]
+        sc = emu.scenarios.get(model_id, {})
+        emu.counters[model_id] += 1
+        attempt = emu.counters[model_id]
+        if "fault_attempts" in sc and attempt > sc["fault_attempts"]:
+            sc = {k: v for k, v in sc.items() if k not in STREAM_FAULTS}
+        if attempt <= sc.get("fail_first", 0) or attempt <= sc.get("reset_first", 0):
+            st.input_stopped = True                  # this attempt's input is read and dropped
+        st.task = asyncio.ensure_future(self.run_bidi(st, sc, attempt, request_id, t0))
+
+    def access(self, req, status, t0):
+        self.emu.access(req, status, t0)
+
+    def input_error(self, st, message):
+        st.entry["input_error"] = message
+        st.input_stopped = True
+        st.inbuf.clear()
+        st.push(("error", "validationException", message))
+
+    def parse_input(self, st):
+        while not st.input_stopped:
+            try:
+                msg, used = es_decode_one(st.inbuf)
+                if msg is None:
+                    return
+                del st.inbuf[:used]
+                item = self.verify_envelope(st, *msg)
+            except EnvelopeError as e:
+                self.input_error(st, "input event %d: %s" % (st.entry["input_events"], e))
+                return
+            if item is None:
+                st.entry["input_ended"] = True
+                st.input_stopped = True
+                st.inbuf.clear()
+                st.push(("end",))
+                return
+            st.entry["input_events"] += 1
+            if "inputs" in st.entry:
+                st.entry["inputs"].append(item)
+            st.push(("event", item))
+
+    def verify_envelope(self, st, headers, payload):
+        """Check one envelope's :chunk-signature against the chain -> the user's JSON doc, or None for
+        the end-of-input envelope. Raises EnvelopeError."""
+        sig, date = headers.get(":chunk-signature"), headers.get(":date")
+        if sig is None or sig[0] != 6 or len(sig[1]) != 32:
+            raise EnvelopeError("no :chunk-signature header (32 bytes)")
+        if date is None or date[0] != 8:
+            raise EnvelopeError("no :date header (timestamp)")
+        secret, region, service, prior = st.chain
+        amz = _amz_stamp(date[1] // 1000)
+        scope = "%s/%s/%s/aws4_request" % (amz[:8], region, service)
+        sts = "\n".join(("AWS4-HMAC-SHA256-PAYLOAD", amz, scope, prior, hashlib.sha256(date[2]).hexdigest(),
+                         hashlib.sha256(payload).hexdigest()))
+        want = hmac.new(signing_key(secret, amz[:8], region, service), sts.encode("ascii"), hashlib.sha256).digest()
+        if not hmac.compare_digest(want, sig[1]):
+            raise EnvelopeError("the chunk signature does not match (" + MSG_SIGNATURE_MISMATCH + ")")
+        st.chain[3] = want.hex()
+        if not payload:
+            return None
+        inner, used = es_decode_one(payload)
+        if inner is None or used != len(payload):
+            raise EnvelopeError("the envelope's payload is not one event-stream message")
+        ih, ipayload = inner
+        mtype, etype = ih.get(":message-type"), ih.get(":event-type")
+        if mtype is None or mtype[1] != "event" or etype is None or etype[1] != "chunk":
+            raise EnvelopeError("the input message is not a chunk event")
+        try:
+            data = base64.b64decode(json.loads(ipayload.decode("utf-8"))["bytes"], validate=True)
+            return json.loads(data.decode("utf-8"))
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+            raise EnvelopeError("the chunk is not {\"bytes\": base64 of JSON}: %s" % e)
+
+    async def run_bidi(self, st, sc, attempt, request_id, t0):
+        entry, req = st.entry, st.req
+        try:
+            if sc.get("delay_ms"):
+                await asyncio.sleep(sc["delay_ms"] / 1000.0)
+            if st.closed or self.dead:
+                return
+            if attempt <= sc.get("reset_first", 0):
+                self.access(req, "RST", t0)
+                self.reset(st.sid)
+                return
+            if attempt <= sc.get("fail_first", 0):
+                code = sc.get("fail_code", "ThrottlingException")
+                status, default_msg = SERVICE_ERRORS.get(code, (429, code))
+                status = sc.get("fail_status", status)
+                extra = []
+                if "retry_after_ms" in sc:
+                    extra.append(("x-amz-retry-after", str(sc["retry_after_ms"])))
+                if "retry_after" in sc:
+                    extra.append(("retry-after", sc["retry_after"]))
+                entry["status"] = status
+                self.access(req, status, t0)
+                self.send_error(st, HttpError(status, code, sc.get("fail_message", default_msg), headers=extra),
+                                request_id)
+                return
+            entry["status"] = 200
+            self.access(req, 200, t0)
+            self.send_headers(st, 200, [("content-type", "application/vnd.amazon.eventstream"),
+                                        ("x-amzn-requestid", request_id), ("date", http_date())])
+            out = BidiOutput(self, st, sc)
+            repeat = sc.get("echo_repeat")
+            pad = sc.get("payload_pad")
+            index = 0
+            while True:
+                item = await st.next_item()
+                if item is None or st.closed:
+                    return
+                if item[0] == "event":
+                    for r in range(repeat if repeat is not None else 1):
+                        doc = {"echo": item[1], "index": index}
+                        if repeat is not None:
+                            doc["repeat"] = r
+                        if pad is not None:
+                            doc["pad"] = pad_bytes(pad).decode("ascii")
+                        if not await out.event(jdump(doc)):
+                            return
+                    index += 1
+                elif item[0] == "end":
+                    await out.event(jdump({"sessionEnd": {"inputEvents": index}}), end=True)
+                    return
+                else:
+                    self.send(st, exception_frame(item[1], item[2]), end=True)
+                    return
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            traceback.print_exc()
+            self.reset(st.sid)
+        finally:
+            st.input_stopped = True         # the response is over: further input is dropped
+
+
+class BidiOutput:
+    """The output side of a session: chunk events, with the scenario's delays and faults."""
+
+    def __init__(self, handler, st, sc):
+        self.h, self.st = handler, st
+        self.delay = sc.get("event_delay_ms") or 0
+        self.sent = 0
+        self.exc_at = sc.get("exception_after_events")
+        self.reset_at = sc.get("reset_after_events")
+        self.corrupt_at = sc.get("corrupt_crc_after_events")
+        self.exc_type = sc.get("exception_type", "modelStreamErrorException")
+        default = SERVICE_ERRORS.get(self.exc_type[:1].upper() + self.exc_type[1:],
+                                     (0, "The model stream returned an error."))
+        self.exc_message = sc.get("exception_message", default[1])
+
+    async def event(self, doc_bytes, end=False):
+        """Send one output event (the last one with end); False once the response has ended (a fault,
+        or the stream gone)."""
+        h, st = self.h, self.st
+        if self.delay:
+            await asyncio.sleep(self.delay / 1000.0)
+        if st.closed or h.dead:
+            return False
+        k = self.sent
+        if self.reset_at is not None and k >= self.reset_at:
+            await h.room(st, 0)                        # the events before go out first
+            if not st.closed:
+                h.reset(st.sid)
+            return False
+        if self.exc_at is not None and k >= self.exc_at:
+            h.send(st, exception_frame(self.exc_type, self.exc_message), end=True)
+            return False
+        frame = es_frame(CHUNK_HEADERS, b'{"bytes":"' + base64.b64encode(doc_bytes) + b'"}')
+        if self.corrupt_at is not None and k >= self.corrupt_at:
+            f = bytearray(frame)
+            f[-4:] = struct.pack(">I", struct.unpack(">I", bytes(f[-4:]))[0] ^ 0xFFFFFFFF)
+            h.send(st, bytes(f), end=True)
+            return False
+        h.send(st, frame, end=end)
+        self.sent += 1
+        await h.room(st)
+        return not st.closed
+
+
 _ID_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
@@ -1912,6 +2685,9 @@ async def serve(args):
         import ssl
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_h2:
+            load_h2()                                # fail now, not at the first connection
+            tls.set_alpn_protocols(["h2", "http/1.1"])
     server = await loop.create_server(lambda: HttpConnection(emu), host="127.0.0.1", port=args.port,
                                       backlog=2048, ssl=tls)
     port = server.sockets[0].getsockname()[1]
@@ -1969,9 +2745,12 @@ def main(argv=None):
     ap.add_argument("--quiet", action="store_true", help="no banner and no access log on stderr")
     ap.add_argument("--tls-cert", help="serve https with this PEM certificate (chain)")
     ap.add_argument("--tls-key", help="the PEM private key of --tls-cert (default: in the same file)")
+    ap.add_argument("--tls-h2", action="store_true", help="offer ALPN h2 (and http/1.1) on the TLS listener")
     args = ap.parse_args(argv)
     if args.tls_key and not args.tls_cert:
         ap.error("--tls-key needs --tls-cert")
+    if args.tls_h2 and not args.tls_cert:
+        ap.error("--tls-h2 needs --tls-cert")
     raise_nofile_limit()
     try:
         asyncio.run(serve(args))

@@ -95,8 +95,9 @@ def _fallback_sign(method, url, headers, body, creds, amz_date):
     path = urllib.parse.quote(u.path, safe="/~")
     query = "&".join(sorted("%s=%s" % (urllib.parse.quote(k, safe="-_.~"), urllib.parse.quote(v, safe="-_.~"))
                             for k, v in urllib.parse.parse_qsl(u.query, keep_blank_values=True)))
-    creq = "\n".join([method, path, query, "".join("%s:%s\n" % kv for kv in lower), signed,
-                      hashlib.sha256(body).hexdigest()])
+    # like botocore: an X-Amz-Content-SHA256 header is the payload hash (STREAMING-...-EVENTS, say)
+    payload_hash = dict(lower).get("x-amz-content-sha256") or hashlib.sha256(body).hexdigest()
+    creq = "\n".join([method, path, query, "".join("%s:%s\n" % kv for kv in lower), signed, payload_hash])
     scope = "%s/us-east-1/bedrock/aws4_request" % amz_date[:8]
     sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
     key = ("AWS4" + creds[1]).encode()
@@ -1314,6 +1315,587 @@ class TestResilienceFaults(Base):
         with self.assertRaises(ConnectionRefusedError):
             c.connect(("127.0.0.1", port))
         c.close()
+
+
+# --------------------------------------------------------------------------
+# HTTP/2: InvokeModelWithBidirectionalStream. The client side is the h2 library (sans-IO) over a
+# plain socket; the request is signed by sign() above (botocore when present: it takes the
+# X-Amz-Content-SHA256 header as the payload hash) and the envelope chain by H2Chain below, written
+# here from the protocol's description.
+
+h2 = emu_mod.load_h2()          # python3-h2 (Debian's dist-packages as a fallback): required, not skipped
+import h2.config  # noqa: E402
+import h2.connection  # noqa: E402
+import h2.events  # noqa: E402
+import h2.settings  # noqa: E402
+
+STREAMING = "STREAMING-AWS4-HMAC-SHA256-EVENTS"
+BIDI_MODEL = "amazon.nova-sonic-v1:0"
+BAD_CRC = (DecodeError, ChecksumMismatch) if HAVE_BOTOCORE else (DecodeError,)
+
+
+def es_message(headers, payload):
+    prelude = struct.pack(">II", 16 + len(headers) + len(payload), len(headers))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    body = prelude + headers + payload
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def es_string(name, value):
+    n, v = name.encode(), value.encode()
+    return bytes([len(n)]) + n + b"\x07" + struct.pack(">H", len(v)) + v
+
+
+def chunk_message(doc):
+    raw = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+    headers = es_string(":event-type", "chunk") + es_string(":content-type", "application/json") + \
+        es_string(":message-type", "event")
+    return es_message(headers, b'{"bytes":"' + base64.b64encode(raw) + b'"}')
+
+
+class H2Chain:
+    """The :chunk-signature chain of the input envelopes, seeded with the request's signature."""
+
+    def __init__(self, seed, secret=LONG[1], region="us-east-1", service="bedrock"):
+        self.prior, self.secret, self.region, self.service = seed, secret, region, service
+
+    def envelope(self, payload, t=None):
+        t = int(time.time()) if t is None else t
+        date_header = b"\x05:date\x08" + struct.pack(">q", t * 1000)
+        amz = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t))
+        sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", amz,
+                         "%s/%s/%s/aws4_request" % (amz[:8], self.region, self.service), self.prior,
+                         hashlib.sha256(date_header).hexdigest(), hashlib.sha256(payload).hexdigest()])
+        key = ("AWS4" + self.secret).encode()
+        for part in (amz[:8], self.region, self.service, "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        sig = hmac.new(key, sts.encode(), hashlib.sha256).digest()
+        self.prior = sig.hex()
+        headers = b"\x10:chunk-signature\x06" + struct.pack(">H", 32) + sig + date_header
+        return es_message(headers, payload)
+
+    def chunk(self, doc):
+        return self.envelope(chunk_message(doc))
+
+    def end(self):
+        return self.envelope(b"")
+
+
+class H2Client:
+    """One HTTP/2 connection (h2c prior knowledge, or a TLS socket that picked h2)."""
+
+    def __init__(self, port=None, sock=None, window=None, authority=None):
+        self.sock = sock or socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.settimeout(10)
+        self.authority = authority or "127.0.0.1:%d" % port
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+        if window is not None:
+            self.conn.local_settings = h2.settings.Settings(client=True, initial_values={
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+        self.conn.initiate_connection()
+        self.streams = {}
+        self.auto_ack = True
+        self.flush()
+
+    def flush(self):
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def close(self):
+        self.sock.close()
+
+    def request(self, path, headers, body=None, end=False):
+        sid = self.conn.get_next_available_stream_id()
+        hs = [(":method", "POST" if body is not None or not end else "GET"), (":scheme", "http"),
+              (":authority", self.authority), (":path", path)]
+        hs += [(k.lower(), v) for k, v in headers.items() if k.lower() != "host"]
+        self.streams[sid] = {"status": None, "headers": {}, "data": bytearray(), "ended": False, "reset": None,
+                             "headers_at": None, "chunks": []}
+        self.conn.send_headers(sid, hs, end_stream=end and not body)
+        self.flush()
+        if body:
+            self.send(sid, body, end=end)
+        return sid
+
+    def send(self, sid, data, end=False):
+        data = memoryview(data)
+        while len(data):
+            win = min(self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size)
+            if win <= 0:
+                self.pump()
+                continue
+            self.conn.send_data(sid, bytes(data[:win]))
+            data = data[win:]
+            self.flush()
+        if end:
+            self.conn.end_stream(sid)
+            self.flush()
+
+    def pump(self):
+        d = self.sock.recv(1 << 20)
+        if not d:
+            raise EOFError("the server closed the connection")
+        for ev in self.conn.receive_data(d):
+            st = self.streams.get(getattr(ev, "stream_id", None))
+            if isinstance(ev, h2.events.ResponseReceived):
+                st["headers"] = {k.decode(): v.decode() for k, v in ev.headers}
+                st["status"] = int(st["headers"][":status"])
+                st["headers_at"] = time.monotonic()
+            elif isinstance(ev, h2.events.DataReceived):
+                st["data"] += ev.data
+                st["chunks"].append((time.monotonic(), len(ev.data)))
+                if self.auto_ack:
+                    self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded):
+                st["ended"] = True
+            elif isinstance(ev, h2.events.StreamReset):
+                st["reset"] = ev.error_code
+        self.flush()
+
+    def wait(self, sid, cond=None, timeout=10):
+        st = self.streams[sid]
+        cond = cond or (lambda s: s["ended"] or s["reset"] is not None)
+        deadline = time.monotonic() + timeout
+        while not cond(st):
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out waiting on stream %d: %r" % (sid, st))
+            self.pump()
+        return st
+
+    def wait_events(self, sid, n, timeout=10):
+        """Wait until n whole event-stream messages have arrived -> the decoded messages."""
+        def enough(s):
+            return len(_py_decode(bytes(s["data"]))[0]) >= n or s["ended"] or s["reset"] is not None
+        return decode(bytes(self.wait(sid, enough, timeout)["data"]))[0]
+
+    def session(self, model_id=BIDI_MODEL, creds=LONG, headers=None):
+        """Open a signed session -> (stream id, its H2Chain)."""
+        path = model_path(model_id, "invoke-with-bidirectional-stream")
+        h = sign("POST", "http://%s%s" % (self.authority, path),
+                 {"Content-Type": "application/vnd.amazon.eventstream", "X-Amz-Content-SHA256": STREAMING},
+                 b"", creds)
+        h.update(headers or {})
+        seed = h["Authorization"].rpartition("Signature=")[2]
+        return self.request(path, h), H2Chain(seed, creds[1])
+
+
+def outputs(msgs):
+    """Chunk events -> their JSON docs; an exception -> ("exception", type, message)."""
+    out = []
+    for hd, payload in msgs:
+        if hd[":message-type"] == "exception":
+            out.append(("exception", hd[":exception-type"], json.loads(payload)["message"]))
+        else:
+            out.append(json.loads(base64.b64decode(json.loads(payload)["bytes"])))
+    return out
+
+
+def bidi_entries():
+    return [e for e in EMU.requests() if e["route"] == "bidi_stream"]
+
+
+class TestBidiStream(Base):
+    def setUp(self):
+        super().setUp()
+        self.c = H2Client(EMU.port)
+
+    def tearDown(self):
+        self.c.close()
+
+    def run_session(self, docs, model_id=BIDI_MODEL, end=True):
+        sid, chain = self.c.session(model_id)
+        for d in docs:
+            self.c.send(sid, chain.chunk(d))
+        if end:
+            self.c.send(sid, chain.end(), end=True)
+        return sid, self.c.wait(sid)
+
+    def test_echo_with_a_signature_chain(self):
+        docs = [{"event": {"sessionStart": {"n": i}}} for i in range(3)] + [{"text": "h\u00e9llo \"q\""}]
+        sid, st = self.run_session(docs)
+        self.assertEqual(200, st["status"])
+        self.assertEqual("application/vnd.amazon.eventstream", st["headers"]["content-type"])
+        self.assertRegex(st["headers"]["x-amzn-requestid"], r"^[0-9a-f-]{36}$")
+        msgs, used = decode(bytes(st["data"]))
+        self.assertEqual(len(st["data"]), used)
+        for hd, _ in msgs:
+            self.assertEqual({":message-type": "event", ":event-type": "chunk", ":content-type": "application/json"},
+                             hd)
+        self.assertEqual([{"echo": d, "index": i} for i, d in enumerate(docs)]
+                         + [{"sessionEnd": {"inputEvents": 4}}], outputs(msgs))
+        self.assertTrue(st["ended"])
+        self.assertIsNone(st["reset"])
+        (e,) = bidi_entries()
+        self.assertEqual(("POST", BIDI_MODEL, "2", 200, "sigv4", 4, True, None, True),
+                         (e["method"], e["model_id"], e["http_version"], e["status"], e["auth"], e["input_events"],
+                          e["input_ended"], e["input_error"], e["ended"]))
+        self.assertEqual(st["headers"]["x-amzn-requestid"], e["request_id"])
+        self.assertEqual(STREAMING, e["headers"]["x-amz-content-sha256"])
+        self.assertNotIn("inputs", e)
+        self.assertNotIn("sent_bytes_b64", e)
+
+    def test_reply_is_interleaved_with_input(self):
+        sid, chain = self.c.session()
+        st = self.c.wait(sid, lambda s: s["status"] is not None)      # headers before any input
+        self.assertEqual(200, st["status"])
+        self.assertEqual(b"", bytes(st["data"]))
+        for i in range(3):
+            self.c.send(sid, chain.chunk({"i": i}))
+            self.assertEqual({"echo": {"i": i}, "index": i}, outputs(self.c.wait_events(sid, i + 1))[i])
+        self.assertFalse(st["ended"])
+        (e,) = bidi_entries()
+        self.assertEqual((3, False, False), (e["input_events"], e["input_ended"], e["ended"]))
+        self.c.send(sid, chain.end(), end=True)
+        self.assertEqual({"sessionEnd": {"inputEvents": 3}}, outputs(decode(bytes(self.c.wait(sid)["data"]))[0])[-1])
+        self.assertTrue(bidi_entries()[0]["ended"])
+
+    def test_bad_chain_signature(self):
+        sid, chain = self.c.session()
+        self.c.send(sid, chain.chunk({"a": 1}))
+        good_prior = chain.prior
+        chain.prior = "0" * 64                         # the next envelope chains from a wrong signature
+        self.c.send(sid, chain.chunk({"a": 2}))
+        st = self.c.wait(sid)
+        out = outputs(decode(bytes(st["data"]))[0])
+        self.assertEqual({"echo": {"a": 1}, "index": 0}, out[0])
+        self.assertEqual("exception", out[1][0])
+        self.assertEqual("validationException", out[1][1])
+        self.assertIn("signature", out[1][2])
+        self.assertEqual(2, len(out))
+        self.assertTrue(st["ended"])
+        chain.prior = good_prior                       # later input is read and dropped
+        self.c.send(sid, chain.chunk({"a": 3}) + chain.end(), end=True)
+        (e,) = bidi_entries()
+        self.assertEqual((1, False, True), (e["input_events"], e["input_ended"], e["ended"]))
+        self.assertIn("input event 1", e["input_error"])
+        sid2, st2 = self.run_session([{"b": 1}])        # the connection still serves
+        self.assertEqual([{"echo": {"b": 1}, "index": 0}, {"sessionEnd": {"inputEvents": 1}}],
+                         outputs(decode(bytes(st2["data"]))[0]))
+
+    def test_wrong_secret_in_the_chain_and_bad_envelopes(self):
+        sid, chain = self.c.session()
+        chain.secret = "not the secret"
+        self.c.send(sid, chain.chunk({"a": 1}), end=True)
+        out = outputs(decode(bytes(self.c.wait(sid)["data"]))[0])
+        self.assertEqual([("exception", "validationException")], [o[:2] for o in out])
+        sid, chain = self.c.session()
+        env = bytearray(chain.chunk({"a": 1}))
+        env[-1] ^= 1                                   # a bad message CRC
+        self.c.send(sid, bytes(env))
+        out = outputs(decode(bytes(self.c.wait(sid)["data"]))[0])
+        self.assertEqual("exception", out[0][0])
+        self.assertIn("CRC", out[0][2])
+        sid, chain = self.c.session()
+        self.c.send(sid, chain.envelope(b"not an event-stream message"), end=True)
+        self.assertEqual("exception", outputs(decode(bytes(self.c.wait(sid)["data"]))[0])[0][0])
+        sid, chain = self.c.session()
+        self.c.send(sid, chain.chunk({"a": 1}), end=True)            # END_STREAM without the end envelope
+        out = outputs(decode(bytes(self.c.wait(sid)["data"]))[0])
+        self.assertEqual({"echo": {"a": 1}, "index": 0}, out[0])
+        self.assertEqual("exception", out[1][0])
+        errors = [e["input_error"] for e in bidi_entries()]
+        self.assertTrue(all(errors), errors)
+        self.assertIn("end-of-input", errors[-1])
+
+    def test_http1_answers_400(self):
+        r = signed(None, model_path(BIDI_MODEL, "invoke-with-bidirectional-stream"), b"",
+                   op_headers={"X-Amz-Content-SHA256": STREAMING})
+        self.assertEqual(400, r.status)
+        self.assertTrue(r.error_type.startswith("ValidationException:"))
+        self.assertIn("HTTP/2", r.json()["message"])
+        (e,) = bidi_entries()
+        self.assertEqual(("1.1", 400), (e["http_version"], e["status"]))
+
+    def test_bearer_and_bad_sigv4_answer_403(self):
+        path = model_path(BIDI_MODEL, "invoke-with-bidirectional-stream")
+        sid = self.c.request(path, {"Authorization": "Bearer " + BEARER,
+                                    "Content-Type": "application/vnd.amazon.eventstream"})
+        st = self.c.wait(sid)
+        self.assertEqual(403, st["status"])
+        self.assertTrue(st["headers"]["x-amzn-errortype"].startswith("AccessDeniedException:"))
+        self.assertIn("API keys", json.loads(bytes(st["data"]))["message"])
+        sid, chain = self.c.session(creds=(LONG[0], "a wrong secret", None))
+        self.c.send(sid, chain.chunk({"a": 1}) + chain.end(), end=True)   # dropped
+        st = self.c.wait(sid)
+        self.assertEqual(403, st["status"])
+        self.assertTrue(st["headers"]["x-amzn-errortype"].startswith("InvalidSignatureException:"))
+        self.assertEqual(SIG_MISMATCH, json.loads(bytes(st["data"]))["message"])
+        sid, chain = self.c.session(creds=TEMP)        # a session token is fine
+        self.c.send(sid, chain.end(), end=True)
+        self.assertEqual(200, self.c.wait(sid)["status"])
+        self.assertEqual([("bearer", 403, 0), ("bad", 403, 0), ("sigv4", 200, 0)],
+                         [(e["auth"], e["status"], e["input_events"]) for e in bidi_entries()])
+
+    def test_fail_first(self):
+        EMU.scenario(BIDI_MODEL, fail_first=1, fail_code="ServiceUnavailableException")
+        sid, st = self.run_session([{"a": 1}])
+        self.assertEqual(503, st["status"])
+        self.assertTrue(st["headers"]["x-amzn-errortype"].startswith("ServiceUnavailableException:"))
+        self.assertIn("message", json.loads(bytes(st["data"])))
+        sid, st = self.run_session([{"a": 1}])
+        self.assertEqual(200, st["status"])
+        self.assertEqual(2, len(outputs(decode(bytes(st["data"]))[0])))
+        self.assertEqual([503, 200], [e["status"] for e in bidi_entries()])
+        EMU.scenario(BIDI_MODEL, fail_first=1)         # the default: ThrottlingException, as HTTP/1.1
+        self.assertEqual(429, self.run_session([])[1]["status"])
+
+    def test_exception_after_events(self):
+        EMU.scenario(BIDI_MODEL, exception_after_events=2)
+        sid, st = self.run_session([{"a": i} for i in range(4)])
+        out = outputs(decode(bytes(st["data"]))[0])
+        self.assertEqual([{"echo": {"a": 0}, "index": 0}, {"echo": {"a": 1}, "index": 1}], out[:2])
+        self.assertEqual(("exception", "modelStreamErrorException", "The model stream returned an error."), out[2])
+        self.assertEqual(3, len(out))
+        self.assertTrue(st["ended"])
+        self.assertTrue(bidi_entries()[0]["ended"])
+        EMU.scenario(BIDI_MODEL, exception_after_events=0, exception_type="validationException",
+                     exception_message="nope")
+        out = outputs(decode(bytes(self.run_session([{"a": 1}])[1]["data"]))[0])
+        self.assertEqual([("exception", "validationException", "nope")], out)
+
+    def test_reset_after_events(self):
+        EMU.scenario(BIDI_MODEL, reset_after_events=2)
+        sid, st = self.run_session([{"a": i} for i in range(3)])
+        self.assertEqual(2, st["reset"])               # RST_STREAM INTERNAL_ERROR
+        self.assertFalse(st["ended"])
+        self.assertEqual([{"echo": {"a": 0}, "index": 0}, {"echo": {"a": 1}, "index": 1}],
+                         outputs(decode(bytes(st["data"]))[0]))
+        sid2, st2 = self.run_session([])               # the connection lives on
+        self.assertEqual(200, st2["status"])
+        (e, e2) = bidi_entries()
+        self.assertTrue(e["ended"] and e["reset"])
+
+    def test_corrupt_crc_after_events(self):
+        EMU.scenario(BIDI_MODEL, corrupt_crc_after_events=1)
+        sid, st = self.run_session([{"a": i} for i in range(3)])
+        data = bytes(st["data"])
+        first_len = struct.unpack(">I", data[:4])[0]
+        self.assertEqual({"echo": {"a": 0}, "index": 0}, outputs(decode(data[:first_len])[0])[0])
+        self.assertEqual(first_len + struct.unpack(">I", data[first_len:first_len + 4])[0], len(data))
+        with self.assertRaises(BAD_CRC):
+            decode(data)
+        self.assertTrue(st["ended"])
+
+    def test_echo_repeat(self):
+        EMU.scenario(BIDI_MODEL, echo_repeat=3)
+        sid, st = self.run_session([{"a": 0}, {"a": 1}])
+        out = outputs(decode(bytes(st["data"]))[0])
+        self.assertEqual([{"echo": {"a": i}, "index": i, "repeat": r} for i in range(2) for r in range(3)]
+                         + [{"sessionEnd": {"inputEvents": 2}}], out)
+
+    def test_payload_pad_and_flow_control(self):
+        EMU.scenario(BIDI_MODEL, payload_pad=300000)
+        c = H2Client(EMU.port, window=65535)             # far smaller than one event: WINDOW_UPDATE paced
+        try:
+            sid, chain = c.session()
+            for i in range(4):
+                c.send(sid, chain.chunk({"i": i}))
+            c.send(sid, chain.end(), end=True)
+            st = c.wait(sid, timeout=30)
+        finally:
+            c.close()
+        out = outputs(decode(bytes(st["data"]))[0])
+        self.assertEqual(5, len(out))
+        for i, o in enumerate(out[:4]):
+            self.assertEqual(({"i": i}, i, 300000), (o["echo"], o["index"], len(o["pad"])))
+        self.assertTrue(max(n for _, n in st["chunks"]) <= 16384)
+
+    def test_client_that_does_not_read_stalls_only_its_stream(self):
+        EMU.scenario(BIDI_MODEL, payload_pad=100000)
+        c = H2Client(EMU.port, window=65535)
+        try:
+            c.auto_ack = False                      # the window closes after 64 KiB of output
+            sid, chain = c.session()
+            c.send(sid, chain.chunk({"i": 0}) + chain.chunk({"i": 1}))
+            st = c.wait(sid, lambda s: len(s["data"]) >= 65535)
+            time.sleep(0.2)
+            c.sock.settimeout(0.2)
+            try:
+                c.pump()
+            except socket.timeout:
+                pass
+            self.assertEqual(65535, len(st["data"]))        # never beyond the window
+            c.sock.settimeout(10)                           # read again: the rest follows
+            c.auto_ack = True
+            c.conn.acknowledge_received_data(len(st["data"]), sid)
+            c.flush()
+            c.send(sid, chain.end(), end=True)
+            st = c.wait(sid)
+        finally:
+            c.close()
+        self.assertEqual(3, len(outputs(decode(bytes(st["data"]))[0])))
+
+    def test_two_streams_multiplexed(self):
+        a, ca = self.c.session()
+        b, cb = self.c.session("other.model-v1")
+        for i in range(3):
+            self.c.send(a, ca.chunk({"a": i}))
+            self.c.send(b, cb.chunk({"b": i}))
+        self.c.send(b, cb.end(), end=True)
+        sb = self.c.wait(b)
+        self.c.send(a, ca.end(), end=True)
+        sa = self.c.wait(a)
+        self.assertEqual([{"echo": {"a": i}, "index": i} for i in range(3)] + [{"sessionEnd": {"inputEvents": 3}}],
+                         outputs(decode(bytes(sa["data"]))[0]))
+        self.assertEqual([{"echo": {"b": i}, "index": i} for i in range(3)] + [{"sessionEnd": {"inputEvents": 3}}],
+                         outputs(decode(bytes(sb["data"]))[0]))
+        ea, eb = bidi_entries()
+        self.assertEqual(ea["connection"], eb["connection"])
+        self.assertEqual(["amazon.nova-sonic-v1:0", "other.model-v1"], [ea["model_id"], eb["model_id"]])
+
+    def test_many_connections_at_once(self):
+        clients = [H2Client(EMU.port) for _ in range(40)]
+        try:
+            sessions = []
+            for c in clients:
+                for k in range(3):
+                    sid, chain = c.session()
+                    c.send(sid, chain.chunk({"k": k}))
+                    sessions.append((c, sid, chain, k))
+            for c, sid, chain, k in sessions:
+                c.send(sid, chain.end(), end=True)
+            for c, sid, chain, k in sessions:
+                out = outputs(decode(bytes(c.wait(sid)["data"]))[0])
+                self.assertEqual([{"echo": {"k": k}, "index": 0}, {"sessionEnd": {"inputEvents": 1}}], out)
+        finally:
+            for c in clients:
+                c.close()
+        self.assertEqual(120, sum(1 for e in bidi_entries() if e["ended"] and e["status"] == 200))
+
+    def test_delays(self):
+        EMU.scenario(BIDI_MODEL, delay_ms=250, event_delay_ms=100)
+        t0 = time.monotonic()
+        sid, chain = self.c.session()
+        st = self.c.wait(sid, lambda s: s["status"] is not None)
+        self.assertGreaterEqual(st["headers_at"] - t0, 0.24)
+        self.c.send(sid, chain.chunk({"a": 1}) + chain.chunk({"a": 2}) + chain.end(), end=True)
+        st = self.c.wait(sid)
+        self.assertEqual(3, len(st["chunks"]))
+        gaps = [b[0] - a[0] for a, b in zip(st["chunks"], st["chunks"][1:])]
+        self.assertTrue(all(g >= 0.08 for g in gaps), gaps)
+
+    def test_log_bodies_records_inputs_and_sent_bytes(self):
+        self.assertEqual(200, EMU.control("POST", "/__emulator/options", {"log_bodies": True}).status)
+        docs = [{"x": [1, 2]}, "a string", 3]
+        sid, st = self.run_session(docs)
+        (e,) = bidi_entries()
+        self.assertEqual(docs, e["inputs"])
+        self.assertEqual(bytes(st["data"]), base64.b64decode(e["sent_bytes_b64"]))
+
+    def test_fault_attempts_and_scenario_validation(self):
+        EMU.scenario(BIDI_MODEL, exception_after_events=0, fault_attempts=1)
+        self.assertEqual("exception", outputs(decode(bytes(self.run_session([{"a": 1}])[1]["data"]))[0])[0][0])
+        self.assertEqual(2, len(outputs(decode(bytes(self.run_session([{"a": 1}])[1]["data"]))[0])))
+        r = EMU.control("POST", "/__emulator/scenarios", {"model_id": BIDI_MODEL, "echo_repeat": 1.5})
+        self.assertEqual(400, r.status)
+
+    def test_other_routes_over_h2(self):
+        sid = self.c.request("/__emulator/health", {}, end=True)
+        st = self.c.wait(sid)
+        self.assertEqual((200, b"ok"), (st["status"], bytes(st["data"])))
+        path = model_path(CLAUDE)
+        h = sign("POST", "http://%s%s" % (self.c.authority, path), {"Content-Type": "application/json"}, BODY)
+        sid = self.c.request(path, h, BODY, end=True)
+        st = self.c.wait(sid)
+        self.assertEqual(200, st["status"])
+        self.assertEqual("You said: Hello there", json.loads(bytes(st["data"]))["content"][0]["text"])
+        self.assertEqual(str(len(st["data"])), st["headers"]["content-length"])
+        self.assertNotIn("connection", st["headers"])
+        path = model_path(CLAUDE, "invoke-with-response-stream")
+        h = sign("POST", "http://%s%s" % (self.c.authority, path), {"Content-Type": "application/json"}, BODY)
+        sid = self.c.request(path, h, BODY, end=True)
+        st = self.c.wait(sid)
+        self.assertEqual("message_stop", inner_events(decode(bytes(st["data"]))[0])[-1]["type"])
+        log = EMU.requests()
+        self.assertEqual(["2", "2"], [e["http_version"] for e in log])
+        self.assertEqual(["invoke", "stream"], [e["route"] for e in log])
+
+    def test_curl_http2_prior_knowledge(self):
+        path = model_path(BIDI_MODEL, "invoke-with-bidirectional-stream")
+        url = "http://127.0.0.1:%d%s" % (EMU.port, path)
+        h = sign("POST", url, {"Content-Type": "application/vnd.amazon.eventstream", "X-Amz-Content-SHA256": STREAMING},
+                 b"")
+        chain = H2Chain(h["Authorization"].rpartition("Signature=")[2])
+        body = chain.chunk({"curl": 1}) + chain.chunk({"curl": 2}) + chain.end()
+        with tempfile.NamedTemporaryFile(suffix=".es") as f:
+            f.write(body)
+            f.flush()
+            cmd = ["curl", "-sS", "--noproxy", "*", "--http2-prior-knowledge", "--max-time", "20",
+                   "--data-binary", "@" + f.name, "-o", "-", "-w", "\n%{http_code} %{http_version}"]
+            for k, v in h.items():
+                if k.lower() != "host":
+                    cmd += ["-H", "%s: %s" % (k, v)]
+            out = subprocess.run(cmd + [url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        self.assertEqual(0, out.returncode, out.stderr)
+        data, _, tail = out.stdout.rpartition(b"\n")
+        self.assertEqual(b"200 2", tail)
+        self.assertEqual([{"echo": {"curl": 1}, "index": 0}, {"echo": {"curl": 2}, "index": 1},
+                          {"sessionEnd": {"inputEvents": 2}}], outputs(decode(data)[0]))
+
+
+class TestBidiTls(unittest.TestCase):
+    """--tls-h2: ALPN h2 switches to HTTP/2; a client offering only http/1.1 keeps HTTP/1.1."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.TemporaryDirectory()
+        cert, key = os.path.join(cls.dir.name, "cert.pem"), os.path.join(cls.dir.name, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                        "/CN=127.0.0.1", "-keyout", key, "-out", cert], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pf = os.path.join(cls.dir.name, "port")
+        cls.proc = subprocess.Popen([sys.executable, EMULATOR, "--port", "0", "--port-file", pf, "--quiet",
+                                     "--exit-on-stdin-eof", "--tls-cert", cert, "--tls-key", key, "--tls-h2"],
+                                    stdin=subprocess.PIPE)
+        deadline = time.time() + 10
+        while not os.path.exists(pf):
+            if cls.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("the TLS emulator did not start")
+            time.sleep(0.02)
+        cls.port = int(read(pf))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.stdin.close()
+        cls.proc.wait(10)
+        cls.dir.cleanup()
+
+    def tls_socket(self, alpn):
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_alpn_protocols(alpn)
+        return ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.port), timeout=10))
+
+    def test_alpn_h2_session(self):
+        s = self.tls_socket(["h2", "http/1.1"])
+        self.assertEqual("h2", s.selected_alpn_protocol())
+        c = H2Client(sock=s, authority="127.0.0.1:%d" % self.port)
+        try:
+            sid, chain = c.session()
+            c.send(sid, chain.chunk({"tls": True}) + chain.end(), end=True)
+            st = c.wait(sid)
+        finally:
+            c.close()
+        self.assertEqual(200, st["status"])
+        self.assertEqual([{"echo": {"tls": True}, "index": 0}, {"sessionEnd": {"inputEvents": 1}}],
+                         outputs(decode(bytes(st["data"]))[0]))
+
+    def test_alpn_http1(self):
+        s = self.tls_socket(["http/1.1"])
+        self.assertEqual("http/1.1", s.selected_alpn_protocol())
+        s.sendall(b"GET /__emulator/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+        s.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data)
+        self.assertTrue(data.endswith(b"ok"))
 
 
 class TestProcess(unittest.TestCase):
