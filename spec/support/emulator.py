@@ -74,9 +74,9 @@ the client's flow-control windows (queued until WINDOW_UPDATE; never resent).
     default ThrottlingException; fail_status, fail_message, retry_after_ms, retry_after) an HTTP error
     reply (JSON, x-amzn-errortype) and the input dropped; reset_first K an RST_STREAM INTERNAL_ERROR
     instead of the response headers; delay_ms before the response headers; event_delay_ms before each
-    output event; exception_after_events K (exception_type, exception_message) after K output events
-    an exception message and the end; reset_after_events K after K output events (all sent) an
-    RST_STREAM INTERNAL_ERROR; corrupt_crc_after_events K the (K+1)th output event with a wrong
+    output event; exception_after_events K (exception_type, exception_message) right after the Kth
+    output event (K = 0: after the headers) an exception message and the end; reset_after_events K
+    right after K output events (all sent) an RST_STREAM INTERNAL_ERROR; corrupt_crc_after_events K the (K+1)th output event with a wrong
     message CRC, then the end; echo_repeat K each input event echoed K times ("repeat": 0..K-1);
     payload_pad N a "pad" string of N chars in each echo (throughput, flow control); fault_attempts K
     as below. The sessionEnd event counts as an output event for the *_after_events faults.
@@ -2549,6 +2549,8 @@ class H2Handler:
             self.send_headers(st, 200, [("content-type", "application/vnd.amazon.eventstream"),
                                         ("x-amzn-requestid", request_id), ("date", http_date())])
             out = BidiOutput(self, st, sc)
+            if not await out.fault():                  # exception/reset_after_events 0
+                return
             repeat = sc.get("echo_repeat")
             pad = sc.get("payload_pad")
             index = 0
@@ -2596,12 +2598,10 @@ class BidiOutput:
                                      (0, "The model stream returned an error."))
         self.exc_message = sc.get("exception_message", default[1])
 
-    async def event(self, doc_bytes, end=False):
-        """Send one output event (the last one with end); False once the response has ended (a fault,
-        or the stream gone)."""
+    async def fault(self):
+        """The exception or reset due after this many output events (at once, not with the next
+        event); False once the response has ended."""
         h, st = self.h, self.st
-        if self.delay:
-            await asyncio.sleep(self.delay / 1000.0)
         if st.closed or h.dead:
             return False
         k = self.sent
@@ -2613,6 +2613,17 @@ class BidiOutput:
         if self.exc_at is not None and k >= self.exc_at:
             h.send(st, exception_frame(self.exc_type, self.exc_message), end=True)
             return False
+        return True
+
+    async def event(self, doc_bytes, end=False):
+        """Send one output event (the last one with end); False once the response has ended (a fault,
+        or the stream gone)."""
+        h, st = self.h, self.st
+        if self.delay:
+            await asyncio.sleep(self.delay / 1000.0)
+        if not await self.fault():
+            return False
+        k = self.sent
         frame = es_frame(CHUNK_HEADERS, b'{"bytes":"' + base64.b64encode(doc_bytes) + b'"}')
         if self.corrupt_at is not None and k >= self.corrupt_at:
             f = bytearray(frame)
@@ -2622,7 +2633,7 @@ class BidiOutput:
         h.send(st, frame, end=end)
         self.sent += 1
         await h.room(st)
-        return not st.closed
+        return not end and await self.fault()
 
 
 _ID_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"

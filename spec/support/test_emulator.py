@@ -1653,6 +1653,15 @@ class TestBidiStream(Base):
                      exception_message="nope")
         out = outputs(decode(bytes(self.run_session([{"a": 1}])[1]["data"]))[0])
         self.assertEqual([("exception", "validationException", "nope")], out)
+        EMU.scenario(BIDI_MODEL, exception_after_events=1)     # at once after the event, not with the next
+        sid, chain = self.c.session()
+        self.c.send(sid, chain.chunk({"a": 1}))
+        out = outputs(decode(bytes(self.c.wait(sid)["data"]))[0])
+        self.assertEqual([{"echo": {"a": 1}, "index": 0}, ("exception", "modelStreamErrorException",
+                                                            "The model stream returned an error.")], out)
+        self.c.send(sid, chain.chunk({"a": 2}) + chain.end(), end=True)    # read and dropped
+        self.assertEqual(200, self.run_session([])[1]["status"])
+        self.assertEqual([1, 0], [e["input_events"] for e in bidi_entries()][2:])
 
     def test_reset_after_events(self):
         EMU.scenario(BIDI_MODEL, reset_after_events=2)
@@ -1665,6 +1674,12 @@ class TestBidiStream(Base):
         self.assertEqual(200, st2["status"])
         (e, e2) = bidi_entries()
         self.assertTrue(e["ended"] and e["reset"])
+        EMU.scenario(BIDI_MODEL, reset_after_events=1)          # at once after the event
+        sid, chain = self.c.session()
+        self.c.send(sid, chain.chunk({"a": 1}))
+        st = self.c.wait(sid)
+        self.assertEqual(2, st["reset"])
+        self.assertEqual([{"echo": {"a": 1}, "index": 0}], outputs(decode(bytes(st["data"]))[0]))
 
     def test_corrupt_crc_after_events(self):
         EMU.scenario(BIDI_MODEL, corrupt_crc_after_events=1)
