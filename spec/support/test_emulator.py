@@ -900,6 +900,7 @@ class TestContentScenario(Base):
         self.assertEqual(400, r.status)
 
 
+@needs_botocore
 class TestBotocoreClient(Base):
     """botocore's own bedrock-runtime client against the emulator: the SDK's view of the wire."""
 
