@@ -1204,6 +1204,7 @@ class Emulator:
         self.jobs = collections.OrderedDict()    # async invocations: arn -> summary
         self.log_bodies = False
         self.unaccepting = []        # listeners (and the sockets that fill their queues) of /__emulator/unaccepting
+        self.sent_logs = set()       # HTTP/2 streams whose sent_bytes_b64 is brought up to date at each log read
 
     # ---- responses
 
@@ -1294,6 +1295,8 @@ class Emulator:
             if path == "/__emulator/unaccepting" and req.method == "POST":
                 return self.send(writer, req, 200, jh, jdump({"port": self.open_unaccepting()}))
             if path == "/__emulator/requests" and req.method == "GET":
+                for st in list(self.sent_logs):
+                    st.sync_sent_log()
                 return self.send(writer, req, 200, jh, jdump(self.log) if self.log else b"[]")
             raise HttpError(404, "UnknownOperationException", "no control route %s %s" % (req.method, path))
         except HttpError as err:
@@ -2075,6 +2078,14 @@ class H2Stream:
         self.task = None
         self.sent_log = None
 
+    def sync_sent_log(self, final=False):
+        """Bring the log entry's sent_bytes_b64 up to date (encoded at log reads and at the end only)."""
+        if self.sent_log is not None:
+            self.entry["sent_bytes_b64"] = base64.b64encode(self.sent_log).decode("ascii")
+            if final:
+                self.sent_log = None
+                self.emu.sent_logs.discard(self)
+
     def push(self, item):
         self.items.append(item)
         w, self.item_waiter = self.item_waiter, None
@@ -2228,6 +2239,7 @@ class H2Handler:
     # -- streams
 
     def close_stream(self, st):
+        st.sync_sent_log(final=True)
         st.closed = True
         st.input_stopped = True
         st.out.clear()
@@ -2341,18 +2353,19 @@ class H2Handler:
                 del st.out[:n]
                 last = not st.out and st.end_pending          # END_STREAM rides on the last DATA frame
                 h2.send_data(st.sid, chunk, end_stream=last)
+                if st.sent_log is not None and len(st.sent_log) < H2_SENT_LOG:
+                    st.sent_log += chunk[:H2_SENT_LOG - len(st.sent_log)]
                 if last:
                     st.end_sent = True
                     if st.entry is not None:
                         st.entry["ended"] = True
-                if st.sent_log is not None and len(st.sent_log) < H2_SENT_LOG:
-                    st.sent_log += chunk[:H2_SENT_LOG - len(st.sent_log)]
-                    st.entry["sent_bytes_b64"] = base64.b64encode(st.sent_log).decode("ascii")
+                        st.sync_sent_log(final=True)
             if not st.out and st.end_pending and not st.end_sent:
                 h2.end_stream(st.sid)
                 st.end_sent = True
                 if st.entry is not None:
                     st.entry["ended"] = True
+                    st.sync_sent_log(final=True)
         except self.h2mod.exceptions.StreamClosedError:
             self.close_stream(st)
         self.flush()
@@ -2420,6 +2433,8 @@ class H2Handler:
             entry["inputs"] = []
             entry["sent_bytes_b64"] = ""
             st.sent_log = bytearray()
+            st.emu = emu
+            emu.sent_logs.add(st)
         st.entry = entry
         emu.record(entry)
         auth = req.header("authorization")

@@ -1798,6 +1798,15 @@ class TestBidiStream(Base):
         (e,) = bidi_entries()
         self.assertEqual(docs, e["inputs"])
         self.assertEqual(bytes(st["data"]), base64.b64decode(e["sent_bytes_b64"]))
+        sid, chain = self.c.session()                        # mid-stream: what was sent so far
+        self.c.send(sid, chain.chunk({"y": 1}))
+        self.c.wait_events(sid, 1)
+        e = bidi_entries()[1]
+        self.assertEqual(([{"y": 1}], False), (e["inputs"], e["ended"]))
+        self.assertEqual(bytes(self.c.streams[sid]["data"]), base64.b64decode(e["sent_bytes_b64"]))
+        self.c.send(sid, chain.end(), end=True)
+        st = self.c.wait(sid)
+        self.assertEqual(bytes(st["data"]), base64.b64decode(bidi_entries()[1]["sent_bytes_b64"]))
 
     def test_fault_attempts_and_scenario_validation(self):
         EMU.scenario(BIDI_MODEL, exception_after_events=0, fault_attempts=1)
