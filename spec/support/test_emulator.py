@@ -1779,6 +1779,25 @@ class TestBidiStream(Base):
                 c.close()
         self.assertEqual(120, sum(1 for e in bidi_entries() if e["ended"] and e["status"] == 200))
 
+    def test_client_gone_mid_session(self):
+        c = H2Client(EMU.port)
+        sid, chain = c.session()
+        c.send(sid, chain.chunk({"a": 1}))
+        c.wait_events(sid, 1)
+        c.close()
+        sid2, chain2 = self.c.session()                 # a client reset of one stream touches no other
+        self.c.conn.reset_stream(sid2)
+        self.c.flush()
+        sid3, st3 = self.run_session([{"b": 1}])
+        self.assertEqual(2, len(outputs(decode(bytes(st3["data"]))[0])))
+        deadline = time.time() + 5
+        while not bidi_entries()[0]["ended"] and time.time() < deadline:
+            time.sleep(0.02)
+        e1, e2, e3 = bidi_entries()
+        self.assertEqual((True, True, 1), (e1["ended"], e1["reset"], e1["input_events"]))
+        self.assertTrue(e2["client_reset"] and e2["ended"])
+        self.assertTrue(e3["ended"] and not e3.get("reset"))
+
     def test_delays(self):
         EMU.scenario(BIDI_MODEL, delay_ms=250, event_delay_ms=100)
         t0 = time.monotonic()
