@@ -74,9 +74,9 @@ the client's flow-control windows (queued until WINDOW_UPDATE; never resent).
     default ThrottlingException; fail_status, fail_message, retry_after_ms, retry_after) an HTTP error
     reply (JSON, x-amzn-errortype) and the input dropped; reset_first K an RST_STREAM INTERNAL_ERROR
     instead of the response headers; delay_ms before the response headers; event_delay_ms before each
-    output event; exception_after_events K (exception_type, exception_message) after K output events
-    an exception message and the end; reset_after_events K after K output events (all sent) an
-    RST_STREAM INTERNAL_ERROR; corrupt_crc_after_events K the (K+1)th output event with a wrong
+    output event; exception_after_events K (exception_type, exception_message) right after the Kth
+    output event (K = 0: after the headers) an exception message and the end; reset_after_events K
+    right after K output events (all sent) an RST_STREAM INTERNAL_ERROR; corrupt_crc_after_events K the (K+1)th output event with a wrong
     message CRC, then the end; echo_repeat K each input event echoed K times ("repeat": 0..K-1);
     payload_pad N a "pad" string of N chars in each echo (throughput, flow control); fault_attempts K
     as below. The sessionEnd event counts as an output event for the *_after_events faults.
@@ -1204,6 +1204,7 @@ class Emulator:
         self.jobs = collections.OrderedDict()    # async invocations: arn -> summary
         self.log_bodies = False
         self.unaccepting = []        # listeners (and the sockets that fill their queues) of /__emulator/unaccepting
+        self.sent_logs = set()       # HTTP/2 streams whose sent_bytes_b64 is brought up to date at each log read
 
     # ---- responses
 
@@ -1294,6 +1295,8 @@ class Emulator:
             if path == "/__emulator/unaccepting" and req.method == "POST":
                 return self.send(writer, req, 200, jh, jdump({"port": self.open_unaccepting()}))
             if path == "/__emulator/requests" and req.method == "GET":
+                for st in list(self.sent_logs):
+                    st.sync_sent_log()
                 return self.send(writer, req, 200, jh, jdump(self.log) if self.log else b"[]")
             raise HttpError(404, "UnknownOperationException", "no control route %s %s" % (req.method, path))
         except HttpError as err:
@@ -2075,6 +2078,14 @@ class H2Stream:
         self.task = None
         self.sent_log = None
 
+    def sync_sent_log(self, final=False):
+        """Bring the log entry's sent_bytes_b64 up to date (encoded at log reads and at the end only)."""
+        if self.sent_log is not None:
+            self.entry["sent_bytes_b64"] = base64.b64encode(self.sent_log).decode("ascii")
+            if final:
+                self.sent_log = None
+                self.emu.sent_logs.discard(self)
+
     def push(self, item):
         self.items.append(item)
         w, self.item_waiter = self.item_waiter, None
@@ -2228,6 +2239,7 @@ class H2Handler:
     # -- streams
 
     def close_stream(self, st):
+        st.sync_sent_log(final=True)
         st.closed = True
         st.input_stopped = True
         st.out.clear()
@@ -2341,18 +2353,19 @@ class H2Handler:
                 del st.out[:n]
                 last = not st.out and st.end_pending          # END_STREAM rides on the last DATA frame
                 h2.send_data(st.sid, chunk, end_stream=last)
+                if st.sent_log is not None and len(st.sent_log) < H2_SENT_LOG:
+                    st.sent_log += chunk[:H2_SENT_LOG - len(st.sent_log)]
                 if last:
                     st.end_sent = True
                     if st.entry is not None:
                         st.entry["ended"] = True
-                if st.sent_log is not None and len(st.sent_log) < H2_SENT_LOG:
-                    st.sent_log += chunk[:H2_SENT_LOG - len(st.sent_log)]
-                    st.entry["sent_bytes_b64"] = base64.b64encode(st.sent_log).decode("ascii")
+                        st.sync_sent_log(final=True)
             if not st.out and st.end_pending and not st.end_sent:
                 h2.end_stream(st.sid)
                 st.end_sent = True
                 if st.entry is not None:
                     st.entry["ended"] = True
+                    st.sync_sent_log(final=True)
         except self.h2mod.exceptions.StreamClosedError:
             self.close_stream(st)
         self.flush()
@@ -2420,6 +2433,8 @@ class H2Handler:
             entry["inputs"] = []
             entry["sent_bytes_b64"] = ""
             st.sent_log = bytearray()
+            st.emu = emu
+            emu.sent_logs.add(st)
         st.entry = entry
         emu.record(entry)
         auth = req.header("authorization")
@@ -2549,6 +2564,8 @@ class H2Handler:
             self.send_headers(st, 200, [("content-type", "application/vnd.amazon.eventstream"),
                                         ("x-amzn-requestid", request_id), ("date", http_date())])
             out = BidiOutput(self, st, sc)
+            if not await out.fault():                  # exception/reset_after_events 0
+                return
             repeat = sc.get("echo_repeat")
             pad = sc.get("payload_pad")
             index = 0
@@ -2596,12 +2613,10 @@ class BidiOutput:
                                      (0, "The model stream returned an error."))
         self.exc_message = sc.get("exception_message", default[1])
 
-    async def event(self, doc_bytes, end=False):
-        """Send one output event (the last one with end); False once the response has ended (a fault,
-        or the stream gone)."""
+    async def fault(self):
+        """The exception or reset due after this many output events (at once, not with the next
+        event); False once the response has ended."""
         h, st = self.h, self.st
-        if self.delay:
-            await asyncio.sleep(self.delay / 1000.0)
         if st.closed or h.dead:
             return False
         k = self.sent
@@ -2613,6 +2628,17 @@ class BidiOutput:
         if self.exc_at is not None and k >= self.exc_at:
             h.send(st, exception_frame(self.exc_type, self.exc_message), end=True)
             return False
+        return True
+
+    async def event(self, doc_bytes, end=False):
+        """Send one output event (the last one with end); False once the response has ended (a fault,
+        or the stream gone)."""
+        h, st = self.h, self.st
+        if self.delay:
+            await asyncio.sleep(self.delay / 1000.0)
+        if not await self.fault():
+            return False
+        k = self.sent
         frame = es_frame(CHUNK_HEADERS, b'{"bytes":"' + base64.b64encode(doc_bytes) + b'"}')
         if self.corrupt_at is not None and k >= self.corrupt_at:
             f = bytearray(frame)
@@ -2622,7 +2648,7 @@ class BidiOutput:
         h.send(st, frame, end=end)
         self.sent += 1
         await h.room(st)
-        return not st.closed
+        return not end and await self.fault()
 
 
 _ID_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"

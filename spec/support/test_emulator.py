@@ -900,6 +900,7 @@ class TestContentScenario(Base):
         self.assertEqual(400, r.status)
 
 
+@needs_botocore
 class TestBotocoreClient(Base):
     """botocore's own bedrock-runtime client against the emulator: the SDK's view of the wire."""
 
@@ -1653,6 +1654,15 @@ class TestBidiStream(Base):
                      exception_message="nope")
         out = outputs(decode(bytes(self.run_session([{"a": 1}])[1]["data"]))[0])
         self.assertEqual([("exception", "validationException", "nope")], out)
+        EMU.scenario(BIDI_MODEL, exception_after_events=1)     # at once after the event, not with the next
+        sid, chain = self.c.session()
+        self.c.send(sid, chain.chunk({"a": 1}))
+        out = outputs(decode(bytes(self.c.wait(sid)["data"]))[0])
+        self.assertEqual([{"echo": {"a": 1}, "index": 0}, ("exception", "modelStreamErrorException",
+                                                            "The model stream returned an error.")], out)
+        self.c.send(sid, chain.chunk({"a": 2}) + chain.end(), end=True)    # read and dropped
+        self.assertEqual(200, self.run_session([])[1]["status"])
+        self.assertEqual([1, 0], [e["input_events"] for e in bidi_entries()][2:])
 
     def test_reset_after_events(self):
         EMU.scenario(BIDI_MODEL, reset_after_events=2)
@@ -1665,6 +1675,12 @@ class TestBidiStream(Base):
         self.assertEqual(200, st2["status"])
         (e, e2) = bidi_entries()
         self.assertTrue(e["ended"] and e["reset"])
+        EMU.scenario(BIDI_MODEL, reset_after_events=1)          # at once after the event
+        sid, chain = self.c.session()
+        self.c.send(sid, chain.chunk({"a": 1}))
+        st = self.c.wait(sid)
+        self.assertEqual(2, st["reset"])
+        self.assertEqual([{"echo": {"a": 1}, "index": 0}], outputs(decode(bytes(st["data"]))[0]))
 
     def test_corrupt_crc_after_events(self):
         EMU.scenario(BIDI_MODEL, corrupt_crc_after_events=1)
@@ -1763,6 +1779,25 @@ class TestBidiStream(Base):
                 c.close()
         self.assertEqual(120, sum(1 for e in bidi_entries() if e["ended"] and e["status"] == 200))
 
+    def test_client_gone_mid_session(self):
+        c = H2Client(EMU.port)
+        sid, chain = c.session()
+        c.send(sid, chain.chunk({"a": 1}))
+        c.wait_events(sid, 1)
+        c.close()
+        sid2, chain2 = self.c.session()                 # a client reset of one stream touches no other
+        self.c.conn.reset_stream(sid2)
+        self.c.flush()
+        sid3, st3 = self.run_session([{"b": 1}])
+        self.assertEqual(2, len(outputs(decode(bytes(st3["data"]))[0])))
+        deadline = time.time() + 5
+        while not bidi_entries()[0]["ended"] and time.time() < deadline:
+            time.sleep(0.02)
+        e1, e2, e3 = bidi_entries()
+        self.assertEqual((True, True, 1), (e1["ended"], e1["reset"], e1["input_events"]))
+        self.assertTrue(e2["client_reset"] and e2["ended"])
+        self.assertTrue(e3["ended"] and not e3.get("reset"))
+
     def test_delays(self):
         EMU.scenario(BIDI_MODEL, delay_ms=250, event_delay_ms=100)
         t0 = time.monotonic()
@@ -1782,6 +1817,15 @@ class TestBidiStream(Base):
         (e,) = bidi_entries()
         self.assertEqual(docs, e["inputs"])
         self.assertEqual(bytes(st["data"]), base64.b64decode(e["sent_bytes_b64"]))
+        sid, chain = self.c.session()                        # mid-stream: what was sent so far
+        self.c.send(sid, chain.chunk({"y": 1}))
+        self.c.wait_events(sid, 1)
+        e = bidi_entries()[1]
+        self.assertEqual(([{"y": 1}], False), (e["inputs"], e["ended"]))
+        self.assertEqual(bytes(self.c.streams[sid]["data"]), base64.b64decode(e["sent_bytes_b64"]))
+        self.c.send(sid, chain.end(), end=True)
+        st = self.c.wait(sid)
+        self.assertEqual(bytes(st["data"]), base64.b64decode(bidi_entries()[1]["sent_bytes_b64"]))
 
     def test_fault_attempts_and_scenario_validation(self):
         EMU.scenario(BIDI_MODEL, exception_after_events=0, fault_attempts=1)
