@@ -7,6 +7,14 @@ local emulator = require "spec.support.emulator"
 local child = require "spec.support.child"
 
 local SONIC = "amazon.nova-sonic-v1:0"
+local null = require("cjson").null
+
+-- a log field, JSON null as nil
+local function field(entry, name)
+  local v = entry[name]
+  if v == null then return nil end
+  return v
+end
 
 describe("invoke_model_with_bidirectional_stream", function()
   local emu, client
@@ -55,7 +63,7 @@ describe("invoke_model_with_bidirectional_stream", function()
     assert.are.equal("sigv4", log[1].auth)
     assert.are.equal(3, log[1].input_events)       -- every envelope's signature checked
     assert.is_true(log[1].input_ended)
-    assert.is_falsy(log[1].input_error)
+    assert.is_nil(field(log[1], "input_error"))
     assert.are.equal("/model/amazon.nova-sonic-v1%3A0/invoke-with-bidirectional-stream", log[1].path)
   end)
 
@@ -101,6 +109,41 @@ describe("invoke_model_with_bidirectional_stream", function()
     assert.are.equal(30, events[31].sessionEnd.inputEvents)
   end)
 
+  it("gets every byte back, session after session (libcurl 7.88's HTTP/2 receive path)", function()
+    -- 20 sessions of 60 x 3 KB: with libcurl's default 8 KiB receive buffer
+    -- about one session in twelve came back with bytes handed over twice
+    local piece = string.rep("0123456789abcdef", 192)
+    for k = 1, 20 do
+      local s = client:invoke_model_with_bidirectional_stream{ model_id = SONIC }
+      for i = 1, 60 do assert(s:send{ k = k, i = i, data = piece }) end
+      assert(s:close_input())
+      local events, err = drain(s)
+      assert.is_nil(err)
+      assert.are.equal(61, #events)
+      for i = 1, 60 do
+        local e = events[i].echo
+        assert(e.k == k and e.i == i and e.data == piece, "session " .. k .. ", event " .. i)
+      end
+    end
+  end)
+
+  it("ends cleanly when the service ends the session before the input's END_STREAM", function()
+    -- the end-of-input envelope goes out, the service answers and closes,
+    -- and only then does the input's END_STREAM follow
+    local s = client:invoke_model_with_bidirectional_stream{ model_id = SONIC }
+    assert(s:send{ a = 1 })
+    local x = s.x
+    x:send(s.signer:finish())
+    local t = require("bedrock.core").now()
+    while require("bedrock.core").now() - t < 0.3 do client.driver.wait(x) end
+    s.input_closed = true
+    x:send_end()
+    local events, err = drain(s)
+    assert.is_nil(err)
+    assert.are.equal(2, #events)
+    assert.are.equal(1, events[2].sessionEnd.inputEvents)
+  end)
+
   it("retries a refused session, sending the input again re-signed", function()
     emu:scenario(SONIC, { fail_first = 1, fail_status = 503, fail_code = "ServiceUnavailableException" })
     local s = client:invoke_model_with_bidirectional_stream{ model_id = SONIC }
@@ -117,7 +160,7 @@ describe("invoke_model_with_bidirectional_stream", function()
     assert.are.equal(2, #log)
     assert.are.equal(503, log[1].status)
     assert.are.equal(2, log[2].input_events)
-    assert.is_falsy(log[2].input_error)
+    assert.is_nil(field(log[2], "input_error"))
   end)
 
   it("raises the service's error when every attempt is refused", function()
@@ -152,9 +195,30 @@ describe("invoke_model_with_bidirectional_stream", function()
     for i = 1, 4 do s:send{ i = i } end
     s:close_input()
     local events, err = drain(s)
-    assert.are.equal(2, #events)
+    -- RST_STREAM abandons the stream: libcurl may drop a DATA frame it read
+    -- in the same go, so the events before it arrive in order, maybe not all
+    assert.is_true(#events >= 1 and #events <= 2)
+    for i, ev in ipairs(events) do assert.are.same({ i = i }, ev.echo) end
     assert.is_not_nil(err)
     assert.are.equal("ConnectionError", err.code)
+  end)
+
+  it("keeps the output for the reader when a send meets the session's end first", function()
+    emu:scenario(SONIC, { reset_after_events = 1 })
+    local s = client:invoke_model_with_bidirectional_stream{ model_id = SONIC }
+    assert(s:send{ i = 1 })
+    local x = s.x
+    while x:state() == "running" do client.driver.wait(x) end
+    local ok, err = s:send{ i = 2 }
+    assert.is_nil(ok)
+    assert.are.equal("ConnectionError", err.code)
+    local _, cerr = s:close_input()
+    assert.are.equal("ConnectionError", cerr.code)
+    local events, rerr = drain(s)
+    assert.are.equal(1, #events)
+    assert.are.same({ i = 1 }, events[1].echo)
+    assert.are.equal("ConnectionError", rerr.code)
+    assert.are.equal(1, #bidi_requests())
   end)
 
   it("raises EventStreamError on a corrupt CRC", function()
@@ -203,6 +267,7 @@ describe("invoke_model_with_bidirectional_stream", function()
     end
     local s = client:invoke_model_with_bidirectional_stream{ model_id = SONIC }
     assert(s:send{ a = 1 })
+    assert(s:next())          -- the session is under way
     s:close()
     local _, err = s:send{ b = 2 }
     assert.are.equal("InvalidParameter", err.code)

@@ -124,6 +124,7 @@ struct xfer {
   double deadline_ms;             /* total_timeout_ms from the start; 0: none */
   double started_ms;
   double last_activity_ms;
+  double nudged_ms;               /* duplex: last nudge_duplex */
   double ended_ms;
 };
 
@@ -398,6 +399,30 @@ static int idle_counts(const struct xfer *x)
          (!x->duplex || x->out_ended);
 }
 
+/* libcurl 7.88 can miss the end of an HTTP/2 response that arrives before
+** our own END_STREAM went out (its upload side still waits to send; seen
+** every time when the server answers the end-of-input envelope first), and
+** then nothing on the socket ever wakes the transfer again. A pause toggle
+** makes libcurl run the transfer once more, which finds the stream closed.
+** Duplex transfers get one after every XFER_DUPLEX_NUDGE_MS of silence. */
+#define XFER_DUPLEX_NUDGE_MS 100.0
+
+static double next_nudge_ms(const struct xfer *x)
+{
+  double since = x->last_activity_ms > x->nudged_ms ? x->last_activity_ms : x->nudged_ms;
+  return since + XFER_DUPLEX_NUDGE_MS;
+}
+
+static void nudge_duplex(struct xfer *x, double now)
+{
+  x->nudged_ms = now;
+  if(x->send_paused)
+    x->send_paused = 0;           /* on_read pauses again if still empty */
+  else
+    curl_easy_pause(x->easy, CURLPAUSE_SEND | (x->paused ? CURLPAUSE_RECV : 0));
+  apply_pause(x);
+}
+
 /* ---- engine ---- */
 
 struct xfer_engine *xfer_engine_new(void)
@@ -560,6 +585,8 @@ int xfer_engine_pump(struct xfer_engine *e, long timeout_ms, char *err,
     if(x->deadline_ms > 0 &&
        (next_deadline < 0 || x->deadline_ms < next_deadline))
       next_deadline = x->deadline_ms;
+    if(x->duplex && (next_deadline < 0 || next_nudge_ms(x) < next_deadline))
+      next_deadline = next_nudge_ms(x);
   }
   if(next_deadline >= 0) {
     long until = (long)(next_deadline - now) + 1;
@@ -599,6 +626,8 @@ int xfer_engine_pump(struct xfer_engine *e, long timeout_ms, char *err,
     next = x->next;
     if(x->state != XFER_RUNNING)
       continue;
+    if(x->duplex && now >= next_nudge_ms(x))
+      nudge_duplex(x, now);
     if(x->deadline_ms > 0 && now >= x->deadline_ms) {
       char msg2[96];
       snprintf(msg2, sizeof(msg2), "timed out: the transfer took longer than %.0f ms",
@@ -741,6 +770,13 @@ struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
                      strncasecmp(o->url, "https:", 6)
                        ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
                        : (long)CURL_HTTP_VERSION_2TLS);
+    /* One connection per session, never shared: libcurl 7.88.1 fails a
+    ** second stream on a reused HTTP/2 connection ("Error in the HTTP2
+    ** framing layer" before anything is sent; seen with prior knowledge
+    ** against nghttpd and the curl tool too). A session lasts minutes, so
+    ** the handshake it costs is small beside it. */
+    curl_easy_setopt(x->easy, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
     curl_easy_setopt(x->easy, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(x->easy, CURLOPT_READDATA, x);

@@ -93,19 +93,24 @@ local function accepted(x)
 end
 
 --- The attempt ended while input was going out: why (as next() would see
--- it), retried when the policy allows.
-function Duplex:attempt_ended(x)
-  local err
-  if x:state() == "failed" then
-    err = client_module().transfer_error(x)
-  else
-    err = client_module().response_error(x)
-    if not err then
-      err = errors.new{ code = "EventStreamError", request_id = x:headers()["x-amzn-requestid"],
-        message = "the service ended the session; it takes no more input" }
-    end
-  end
+-- it).
+local function ended_error(x)
+  if x:state() == "failed" then return client_module().transfer_error(x) end
+  return client_module().response_error(x)
+    or errors.new{ code = "EventStreamError", request_id = x:headers()["x-amzn-requestid"],
+      message = "the service ended the session; it takes no more input" }
+end
+
+--- Input met an ended attempt. An accepted session's output stays for the
+-- reader (its events, then how it ended), and the input gets nil, err; a
+-- session not yet accepted is retried when the policy allows (the input is
+-- resent), else failed. Returns send's results.
+function Duplex:input_refused(x)
+  local err = ended_error(x)
+  if accepted(x) then return nil, err end
   self:retry_or_fail(err)
+  if self.err then return nil, self.err end
+  return true
 end
 
 local SEND_HIGH_WATER = 64 * 1024
@@ -130,11 +135,7 @@ function Duplex:send(event)
     if accepted(x) then self.replay = nil else self.replay[#self.replay + 1] = bytes end
   end
   local pending = x:send(self.signer:chunk(bytes))
-  if not pending then
-    self:attempt_ended(x)       -- a retry resends this event too
-    if self.err then return nil, self.err end
-    return true
-  end
+  if not pending then return self:input_refused(x) end   -- a retry resends this event too
   local driver = self.client.driver
   if pending >= SEND_HIGH_WATER then
     -- wait for room: libcurl takes the queue as HTTP/2 flow control allows
@@ -157,11 +158,7 @@ function Duplex:close_input()
   if self.input_closed then return true end
   self.input_closed = true
   local x = self.x
-  if not x:send(self.signer:finish()) or not x:send_end() then
-    self:attempt_ended(x)
-    if self.err then return nil, self.err end
-    return true
-  end
+  if not x:send(self.signer:finish()) or not x:send_end() then return self:input_refused(x) end
   if self.client.driver.poke then self.client.driver.poke() end
   return true
 end
