@@ -204,20 +204,24 @@ describe("invoke_model_with_bidirectional_stream", function()
   end)
 
   it("keeps the output for the reader when a send meets the session's end first", function()
-    emu:scenario(SONIC, { reset_after_events = 1 })
+    -- the second output event is corrupt: the transfer fails on our side
+    -- with the first event queued, before the next send
+    emu:scenario(SONIC, { corrupt_crc_after_events = 1 })
     local s = client:invoke_model_with_bidirectional_stream{ model_id = SONIC }
     assert(s:send{ i = 1 })
+    assert(s:send{ i = 2 })
     local x = s.x
     while x:state() == "running" do client.driver.wait(x) end
-    local ok, err = s:send{ i = 2 }
+    local ok, err = s:send{ i = 3 }
     assert.is_nil(ok)
-    assert.are.equal("ConnectionError", err.code)
+    assert.are.equal("EventStreamError", err.code)
     local _, cerr = s:close_input()
-    assert.are.equal("ConnectionError", cerr.code)
+    assert.are.equal("EventStreamError", cerr.code)
     local events, rerr = drain(s)
     assert.are.equal(1, #events)
     assert.are.same({ i = 1 }, events[1].echo)
-    assert.are.equal("ConnectionError", rerr.code)
+    assert.are.equal("EventStreamError", rerr.code)
+    assert.matches("checksum", rerr.message)
     assert.are.equal(1, #bidi_requests())
   end)
 
