@@ -385,7 +385,14 @@ function Client:invoke_model(params)
   local admitted, berr = self.ledger:admit(req.model_id)
   if not admitted then return nil, berr end
   local body, meta = self:call(req)
-  if body ~= nil then self:record_usage(req, meta.usage, meta) end
+  if body ~= nil then
+    local ledger = self.ledger
+    if ledger.on_usage then
+      self:record_usage(req, meta.usage, meta)
+    else
+      ledger:add(req.model_id, meta.usage)  -- the same counts, no entry for a hook
+    end
+  end
   return body, meta
 end
 
