@@ -75,41 +75,93 @@ end
 -- service_tier, request_metadata) is taken from the service model, by its
 -- snake_case or its wire name; `raw` and `validate` are the client's own.
 -- cfg: the client's config (its `validate` key), when there is a client.
+-- Per input shape (its members index): the header and uri rows, in the
+-- model's order, found once.
+local wire_rows = {}
+local function header_rows(ix)
+  local rows = wire_rows[ix]
+  if not rows then
+    rows = {}
+    for _, row in ipairs(ix.rows) do
+      if row[4] == "header" or row[4] == "uri" then rows[#rows + 1] = row end
+    end
+    wire_rows[ix] = rows
+  end
+  return rows
+end
+
+-- "/model/<model id, encoded>/invoke[-with-response-stream]" by model id:
+-- a bounded cache (ids are few in any real program).
+local model_paths, model_paths_n = { [false] = {}, [true] = {} }, 0
+local function model_path(model_id, streaming)
+  local cache = model_paths[streaming]
+  local path = cache[model_id]
+  if not path then
+    path = "/model/" .. encode_label(model_id) .. (streaming and "/invoke-with-response-stream" or "/invoke")
+    if model_paths_n < 512 then
+      model_paths_n = model_paths_n + 1
+      cache[model_id] = path
+    end
+  end
+  return path
+end
+
+local validate_mod  -- bedrock.validate, required on first use
+
 local function build_invoke(params, streaming, cfg)
   if type(params) ~= "table" then
     return nil, errors.invalid("parameters must be a table, got " .. type(params))
   end
+  streaming = streaming and true or false
   local op = streaming and "InvokeModelWithResponseStream" or "InvokeModel"
   local ix = shapes.members(shapes.model.operations[op].input)
-  local p = {}
-  for k, v in pairs(params) do
-    local row = ix.by[k]
-    if k == "raw" or k == "validate" then
-      p[k] = v
-    elseif not row then
-      return nil, errors.invalid("unknown parameter '" .. tostring(k) .. "'")
-    elseif p[row[2]] ~= nil then
-      return nil, errors.invalid("parameter '" .. row[2] .. "' is given twice (as " .. row[1] .. " and " .. row[2] .. ")")
-    else
-      p[row[2]] = v
+  local by = ix.by
+  -- Parameters already under their Lua names (the usual case) are read in
+  -- place; a wire name, an unknown key or request_metadata to encode takes
+  -- the copying pass, which also finds a parameter given twice.
+  local copy = type(params.request_metadata) == "table"
+  if not copy then
+    for k in pairs(params) do
+      if k ~= "raw" and k ~= "validate" then
+        local row = by[k]
+        if not row or row[2] ~= k then copy = true; break end
+      end
     end
   end
-  params = p
-  if type(params.request_metadata) == "table" then
-    local ok, js = pcall(encode_json, params.request_metadata)
-    if not ok then return nil, errors.invalid("'request_metadata' cannot be encoded as JSON: " .. tostring(js)) end
-    params.request_metadata = js
+  if copy then
+    local p = {}
+    for k, v in pairs(params) do
+      local row = by[k]
+      if k == "raw" or k == "validate" then
+        p[k] = v
+      elseif not row then
+        return nil, errors.invalid("unknown parameter '" .. tostring(k) .. "'")
+      elseif p[row[2]] ~= nil then
+        return nil, errors.invalid("parameter '" .. row[2] .. "' is given twice (as " .. row[1] .. " and " .. row[2] .. ")")
+      else
+        p[row[2]] = v
+      end
+    end
+    params = p
+    if type(params.request_metadata) == "table" then
+      local ok, js = pcall(encode_json, params.request_metadata)
+      if not ok then return nil, errors.invalid("'request_metadata' cannot be encoded as JSON: " .. tostring(js)) end
+      params.request_metadata = js
+    end
   end
   local headers = {}
-  for _, row in ipairs(ix.rows) do
-    if row[4] == "header" or row[4] == "uri" then
-      local ok, err = check_string(params, row[2], row[4] == "uri")
+  local rows = header_rows(ix)
+  for i = 1, #rows do
+    local row = rows[i]
+    local key, uri = row[2], row[4] == "uri"
+    local v = params[key]
+    if v == nil and not uri then
+      -- an absent header: the two the service needs default to JSON
+      if key == "content_type" or key == "accept" then headers[row[5]] = "application/json" end
+    else
+      local ok, err = check_string(params, key, uri)
       if not ok then return nil, err end
-      if row[4] == "header" then
-        local v = params[row[2]]
-        if v == nil and (row[2] == "content_type" or row[2] == "accept") then v = "application/json" end
-        headers[row[5]] = v
-      end
+      if not uri then headers[row[5]] = v end
     end
   end
   if params.validate ~= nil and type(params.validate) ~= "boolean" then
@@ -129,12 +181,12 @@ local function build_invoke(params, streaming, cfg)
   end
   -- model-specific checks of the body (lua/bedrock/validate.lua)
   if params.validate ~= false and not (cfg and cfg.validate == false) then
-    local ok, verr = require("bedrock.validate").check(params.model_id, params.body)
+    validate_mod = validate_mod or require("bedrock.validate")
+    local ok, verr = validate_mod.check(params.model_id, params.body)
     if not ok then return nil, verr end
   end
   return {
-    path = "/model/" .. encode_label(params.model_id)
-      .. (streaming and "/invoke-with-response-stream" or "/invoke"),
+    path = model_path(params.model_id, streaming),
     -- the stream's own Accept is the event stream; the model's travels apart
     -- (X-Amzn-Bedrock-Accept, by the service model)
     headers = headers,
