@@ -263,6 +263,23 @@ end
 
 local function ms(seconds) return math.max(1, math.floor(seconds * 1000 + 0.5)) end
 
+-- Credentials already found free of CR, LF and NUL, with the values that
+-- were checked (a table changed since is checked again).
+local clean_creds = setmetatable({}, { __mode = "k" })
+
+local function creds_clean(creds)
+  local c = clean_creds[creds]
+  return c ~= nil and c[1] == creds.access_key_id and c[2] == creds.secret_access_key
+    and c[3] == creds.session_token
+end
+
+-- The argument tables of core.sigv4_sign and engine:request, filled anew by
+-- each Client:start and emptied of the request after the call (neither C
+-- function keeps them, and nothing between filling and calling yields).
+local sign_args, request_args = {}, {}
+
+local ua_line, ua_for  -- "User-Agent: " .. client.USER_AGENT, kept while it holds
+
 --- The error of a call whose total_timeout passed before an attempt could start.
 local function total_timeout_error(cfg)
   local err = errors.new{ code = "TimeoutError",
@@ -299,41 +316,46 @@ function Client:start(req, deadline)
       end
       return nil, err
     end
-    for _, k in ipairs{ "access_key_id", "secret_access_key", "session_token" } do
-      -- credentials from the environment or a file reach the wire (the key id
-      -- and token as header values): refuse control bytes, naming no value
-      if type(creds[k]) == "string" and creds[k]:find("[%z\r\n]") then
-        return nil, errors.new{ code = "CredentialsError",
-          message = "the " .. k .. " from " .. tostring(creds.source) .. " contains a CR, LF or NUL" }
+    if not creds_clean(creds) then
+      for _, k in ipairs{ "access_key_id", "secret_access_key", "session_token" } do
+        -- credentials from the environment or a file reach the wire (the key id
+        -- and token as header values): refuse control bytes, naming no value
+        if type(creds[k]) == "string" and creds[k]:find("[%z\r\n]") then
+          return nil, errors.new{ code = "CredentialsError",
+            message = "the " .. k .. " from " .. tostring(creds.source) .. " contains a CR, LF or NUL" }
+        end
       end
+      clean_creds[creds] = { creds.access_key_id, creds.secret_access_key, creds.session_token }
     end
-    local ok
-    ok, signed, seed = pcall(core.sigv4_sign, {
-      method = method, url = url, headers = req.headers, body = req.body,
-      region = cfg.region_name, service = "bedrock", credentials = creds,
-      -- event-stream input: the body is signed event by event (bedrock.duplex)
-      payload_hash = req.duplex and "STREAMING-AWS4-HMAC-SHA256-EVENTS" or nil,
-    })
+    local a, ok = sign_args
+    a.method, a.url, a.headers, a.body = method, url, req.headers, req.body
+    a.region, a.service, a.credentials = cfg.region_name, "bedrock", creds
+    -- event-stream input: the body is signed event by event (bedrock.duplex)
+    a.payload_hash = req.duplex and "STREAMING-AWS4-HMAC-SHA256-EVENTS" or nil
+    ok, signed, seed = pcall(core.sigv4_sign, a)
+    a.url, a.headers, a.body, a.credentials = nil, nil, nil, nil
     if not ok then return nil, errors.invalid("cannot sign the request: " .. tostring(signed)) end
     seed = req.duplex and { seed, creds } or nil
   end
   local lines, n = {}, 0
   for k, v in pairs(req.headers) do n = n + 1; lines[n] = k .. ": " .. v end
   for k, v in pairs(signed) do n = n + 1; lines[n] = k .. ": " .. v end
-  lines[n + 1] = "User-Agent: " .. client.USER_AGENT
+  if ua_for ~= client.USER_AGENT then ua_line, ua_for = "User-Agent: " .. client.USER_AGENT, client.USER_AGENT end
+  lines[n + 1] = ua_line
   local total_ms = 0
   if deadline then
     local left = deadline - core.now()
     if left <= 0 then return nil, total_timeout_error(cfg) end
     total_ms = ms(left)
   end
-  local x, xerr = engine:request{
-    method = method, url = url, headers = lines, body = req.body,
-    stream = req.stream, unwrap_chunks = req.stream and not req.events, duplex = req.duplex,
-    connect_timeout_ms = ms(cfg.connect_timeout), idle_timeout_ms = ms(cfg.read_timeout),
-    total_timeout_ms = total_ms,
-    ca_file = cfg.ca_file, ca_path = cfg.ca_path,
-  }
+  local o = request_args
+  o.method, o.url, o.headers, o.body = method, url, lines, req.body
+  o.stream, o.unwrap_chunks, o.duplex = req.stream, req.stream and not req.events, req.duplex
+  o.connect_timeout_ms, o.idle_timeout_ms = ms(cfg.connect_timeout), ms(cfg.read_timeout)
+  o.total_timeout_ms = total_ms
+  o.ca_file, o.ca_path = cfg.ca_file, cfg.ca_path
+  local x, xerr = engine:request(o)
+  o.url, o.headers, o.body = nil, nil, nil
   if not x then return nil, errors.invalid(xerr) end
   if seed then return x, nil, seed[1], seed[2] end
   return x
