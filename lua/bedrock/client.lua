@@ -17,6 +17,7 @@ local client = {}
 client.USER_AGENT = "lua-bedrock/" .. core._VERSION .. " " .. _VERSION:gsub(" ", "/")
 
 local decode_json = cjson.decode
+local find = string.find
 local encode_json = cjson.encode
 
 -- ------------------------------------------------------------------ drivers
@@ -63,7 +64,9 @@ local function check_string(params, key, required)
     return nil, errors.invalid("'" .. key .. "' must be a string, got " .. type(v))
   end
   if required and v == "" then return nil, errors.invalid("'" .. key .. "' must not be empty") end
-  if v:find("[%z\r\n]") then
+  -- three plain searches: a fraction of the pattern matcher's cost on a
+  -- class like [%z\r\n], which it tries at every position
+  if find(v, "\r", 1, true) or find(v, "\n", 1, true) or find(v, "\0", 1, true) then
     return nil, errors.invalid("'" .. key .. "' contains a CR, LF or NUL")
   end
   return true
