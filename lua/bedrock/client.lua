@@ -304,7 +304,22 @@ function Client:start(req, deadline)
   local engine = self.driver.engine()
   local cfg = self.config
   local method = req.method or "POST"
-  local url = cfg.endpoint_url .. req.path .. (req.query and ("?" .. req.query) or "")
+  local url
+  if req.query then
+    url = cfg.endpoint_url .. req.path .. "?" .. req.query
+  else
+    -- endpoint .. path, kept per client for the paths it calls (bounded)
+    local urls = self.urls
+    if not urls or urls[1] ~= cfg.endpoint_url then
+      urls = { cfg.endpoint_url, n = 0 }
+      self.urls = urls
+    end
+    url = urls[req.path]
+    if not url then
+      url = cfg.endpoint_url .. req.path
+      if urls.n < 64 then urls.n = urls.n + 1; urls[req.path] = url end
+    end
+  end
   local signed, seed
   if cfg.auth == "bearer" and not req.duplex then
     -- a Bedrock API key: the token is the whole authorization, no SigV4
@@ -419,7 +434,7 @@ function Client:call(req)
   local started = core.now()
   local deadline = self:deadline(started)
   local policy = self.retry
-  local state = policy:begin()
+  local state  -- the retry state (policy:begin()), made once a retry is weighed
   local attempts = 0
   while true do
     attempts = attempts + 1
@@ -452,6 +467,7 @@ function Client:call(req)
     x:close()
     policy:after_attempt(err)
     err.attempts = attempts
+    state = state or policy:begin()
     if not self:backoff(state, err, attempts, deadline) then return nil, err end
   end
 end

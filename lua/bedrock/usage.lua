@@ -61,6 +61,7 @@ function Ledger:admit(model_id)
 end
 
 local function count(v)
+  if v == nil then return 0 end  -- an absent count, the usual cache fields
   v = tonumber(v)
   if not v or v ~= v or v < 0 or v == math.huge then return 0 end
   return math.tointeger(v) or v
