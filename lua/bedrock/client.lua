@@ -78,19 +78,24 @@ end
 -- service_tier, request_metadata) is taken from the service model, by its
 -- snake_case or its wire name; `raw` and `validate` are the client's own.
 -- cfg: the client's config (its `validate` key), when there is a client.
--- Per input shape (its members index): the header and uri rows, in the
--- model's order, found once.
+-- Per input shape (its members index), found once: the header and uri
+-- rows in the model's order (rows), the uri rows alone (uri), and the wire
+-- names of the headers that default to JSON (defaults).
 local wire_rows = {}
 local function header_rows(ix)
-  local rows = wire_rows[ix]
-  if not rows then
-    rows = {}
+  local w = wire_rows[ix]
+  if not w then
+    w = { rows = {}, uri = {}, defaults = {} }
     for _, row in ipairs(ix.rows) do
-      if row[4] == "header" or row[4] == "uri" then rows[#rows + 1] = row end
+      if row[4] == "header" or row[4] == "uri" then w.rows[#w.rows + 1] = row end
+      if row[4] == "uri" then w.uri[#w.uri + 1] = row end
+      if row[4] == "header" and (row[2] == "content_type" or row[2] == "accept") then
+        w.defaults[#w.defaults + 1] = row[5]
+      end
     end
-    wire_rows[ix] = rows
+    wire_rows[ix] = w
   end
-  return rows
+  return w
 end
 
 -- "/model/<model id, encoded>/invoke[-with-response-stream]" by model id:
@@ -123,11 +128,13 @@ local function build_invoke(params, streaming, cfg)
   -- place; a wire name, an unknown key or request_metadata to encode takes
   -- the copying pass, which also finds a parameter given twice.
   local copy = type(params.request_metadata) == "table"
+  local given_header = false  -- a header parameter is present
   if not copy then
     for k in pairs(params) do
       if k ~= "raw" and k ~= "validate" then
         local row = by[k]
         if not row or row[2] ~= k then copy = true; break end
+        if row[4] == "header" then given_header = true end
       end
     end
   end
@@ -152,19 +159,35 @@ local function build_invoke(params, streaming, cfg)
       params.request_metadata = js
     end
   end
-  local headers = {}
-  local rows = header_rows(ix)
-  for i = 1, #rows do
-    local row = rows[i]
-    local key, uri = row[2], row[4] == "uri"
-    local v = params[key]
-    if v == nil and not uri then
-      -- an absent header: the two the service needs default to JSON
-      if key == "content_type" or key == "accept" then headers[row[5]] = "application/json" end
-    else
-      local ok, err = check_string(params, key, uri)
+  local headers
+  local w = header_rows(ix)
+  if not copy and not given_header then
+    -- no header parameter (the usual call): the uri labels are checked and
+    -- the headers are the JSON defaults, set in the order the loop below
+    -- sets them
+    local uri = w.uri
+    for i = 1, #uri do
+      local ok, err = check_string(params, uri[i][2], true)
       if not ok then return nil, err end
-      if not uri then headers[row[5]] = v end
+    end
+    headers = { _1 = nil, _2 = nil }  -- room for the two defaults
+    local defaults = w.defaults
+    for i = 1, #defaults do headers[defaults[i]] = "application/json" end
+  else
+    headers = {}
+    local rows = w.rows
+    for i = 1, #rows do
+      local row = rows[i]
+      local key, uri = row[2], row[4] == "uri"
+      local v = params[key]
+      if v == nil and not uri then
+        -- an absent header: the two the service needs default to JSON
+        if key == "content_type" or key == "accept" then headers[row[5]] = "application/json" end
+      else
+        local ok, err = check_string(params, key, uri)
+        if not ok then return nil, err end
+        if not uri then headers[row[5]] = v end
+      end
     end
   end
   if params.validate ~= nil and type(params.validate) ~= "boolean" then
