@@ -132,8 +132,11 @@ end
 local check
 
 local function check_object(node, v, st)
-  local jt = jtype(v)
-  if jt ~= "object" and jt ~= "empty" then return "must be an object, got " .. show(v) end
+  -- jtype(v) is "object" or "empty": a table that is no array (spelled out
+  -- here, which spares jtype's emptiness test)
+  if type(v) ~= "table" or v[1] ~= nil or (array_mt and getmetatable(v) == array_mt) then
+    return "must be an object, got " .. show(v)
+  end
   local depth = st.n
   local req = node.required
   for i = 1, #req do
@@ -323,6 +326,8 @@ local function pick(mod, which, body)
   end
 end
 
+local spare_stack = { n = 0 }
+
 --- check(model_id, body) -> true | nil, err (InvalidParameter, err.path).
 -- body: a table, or a string holding JSON; anything else passes.
 function validate.check(model_id, body)
@@ -336,10 +341,18 @@ function validate.check(model_id, body)
   end
   if type(body) ~= "table" then return true end
   local schema, name = pick(mod, which, body)
-  local st = { n = 0 }
+  -- the path stack: one kept for the next check unless a check is already
+  -- using it (a rule that validates, say)
+  local st = spare_stack or { n = 0 }
+  spare_stack = nil
+  st.n = 0
   local msg = check(schema, body, st)
-  if not msg then return true end
+  if not msg then
+    spare_stack = st
+    return true
+  end
   local path = path_of(st)
+  spare_stack = st
   return nil, errors.new{
     code = "InvalidParameter",
     message = path .. " " .. msg .. " [" .. mod.family .. " " .. name .. " body of " .. model_id
