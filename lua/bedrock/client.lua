@@ -378,7 +378,9 @@ function Client:start(req, deadline)
     if not ok then return nil, errors.invalid("cannot sign the request: " .. tostring(signed)) end
     seed = req.duplex and { seed, creds } or nil
   end
-  local lines, n = {}, 0
+  -- sized for the usual lines (two or three, the signature's two or three,
+  -- the User-Agent), so filling it does not regrow it
+  local lines, n = { nil, nil, nil, nil, nil, nil, nil, nil }, 0
   for k, v in pairs(req.headers) do n = n + 1; lines[n] = k .. ": " .. v end
   for k, v in pairs(signed) do n = n + 1; lines[n] = k .. ": " .. v end
   if ua_for ~= client.USER_AGENT then ua_line, ua_for = "User-Agent: " .. client.USER_AGENT, client.USER_AGENT end
