@@ -72,12 +72,6 @@ local function check_string(params, key, required)
   return true
 end
 
---- Check invoke parameters and build the request: { path, headers, body }.
--- Every header member of the operation's input shape (content_type, accept,
--- trace, guardrail_identifier, guardrail_version, performance_config_latency,
--- service_tier, request_metadata) is taken from the service model, by its
--- snake_case or its wire name; `raw` and `validate` are the client's own.
--- cfg: the client's config (its `validate` key), when there is a client.
 -- Per input shape (its members index), found once: the header and uri
 -- rows in the model's order (rows), the uri rows alone (uri), and the wire
 -- names of the headers that default to JSON (defaults).
@@ -116,6 +110,12 @@ end
 
 local validate_mod  -- bedrock.validate, required on first use
 
+--- Check invoke parameters and build the request: { path, headers, body }.
+-- Every header member of the operation's input shape (content_type, accept,
+-- trace, guardrail_identifier, guardrail_version, performance_config_latency,
+-- service_tier, request_metadata) is taken from the service model, by its
+-- snake_case or its wire name; `raw` and `validate` are the client's own.
+-- cfg: the client's config (its `validate` key), when there is a client.
 local function build_invoke(params, streaming, cfg)
   if type(params) ~= "table" then
     return nil, errors.invalid("parameters must be a table, got " .. type(params))
