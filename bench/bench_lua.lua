@@ -102,6 +102,20 @@ do
     .. " and OpenSSL; %.1f MiB anonymous), %.1f MiB with 100 open streams (+%.1f KiB per stream)",
     base / 1024, base_file / 1024, base_anon / 1024, peak / 1024, (peak - before) / 100))
   results.rss100 = peak
+  -- what no Lua code of ours can lower: a fresh interpreter, then the same
+  -- after loading bedrock.core (libcurl, OpenSSL and their shared libraries)
+  -- and creating an engine (curl_global_init, a multi handle)
+  local floor = io.popen((arg and arg[-1] or "lua5.4") .. [[ -e '
+    local function rss() for l in io.lines("/proc/self/status") do
+      local v = l:match("^VmRSS:%s+(%d+)") if v then return v end end end
+    local a = rss(); local core = require "bedrock.core"; local e = core.engine()
+    io.write(a, " ", rss())' 2>/dev/null]])
+  local bare, loaded = floor:read("a"):match("(%d+) (%d+)")
+  floor:close()
+  if bare then
+    print(string.format("    floor: %.1f MiB for a bare lua5.4, %.1f MiB once bedrock.core is loaded and an engine made"
+      .. " (libcurl and OpenSSL, before any Lua module of ours)", bare / 1024, loaded / 1024))
+  end
   before, peak = open_streams(1000)
   print(string.format("    with 1,000 open streams: %.1f MiB (+%.1f KiB per stream)", peak / 1024, (peak - before) / 1000))
 end

@@ -17,6 +17,7 @@ local client = {}
 client.USER_AGENT = "lua-bedrock/" .. core._VERSION .. " " .. _VERSION:gsub(" ", "/")
 
 local decode_json = cjson.decode
+local find = string.find
 local encode_json = cjson.encode
 
 -- ------------------------------------------------------------------ drivers
@@ -63,11 +64,51 @@ local function check_string(params, key, required)
     return nil, errors.invalid("'" .. key .. "' must be a string, got " .. type(v))
   end
   if required and v == "" then return nil, errors.invalid("'" .. key .. "' must not be empty") end
-  if v:find("[%z\r\n]") then
+  -- three plain searches: a fraction of the pattern matcher's cost on a
+  -- class like [%z\r\n], which it tries at every position
+  if find(v, "\r", 1, true) or find(v, "\n", 1, true) or find(v, "\0", 1, true) then
     return nil, errors.invalid("'" .. key .. "' contains a CR, LF or NUL")
   end
   return true
 end
+
+-- Per input shape (its members index), found once: the header and uri
+-- rows in the model's order (rows), the uri rows alone (uri), and the wire
+-- names of the headers that default to JSON (defaults).
+local wire_rows = {}
+local function header_rows(ix)
+  local w = wire_rows[ix]
+  if not w then
+    w = { rows = {}, uri = {}, defaults = {} }
+    for _, row in ipairs(ix.rows) do
+      if row[4] == "header" or row[4] == "uri" then w.rows[#w.rows + 1] = row end
+      if row[4] == "uri" then w.uri[#w.uri + 1] = row end
+      if row[4] == "header" and (row[2] == "content_type" or row[2] == "accept") then
+        w.defaults[#w.defaults + 1] = row[5]
+      end
+    end
+    wire_rows[ix] = w
+  end
+  return w
+end
+
+-- "/model/<model id, encoded>/invoke[-with-response-stream]" by model id:
+-- a bounded cache (ids are few in any real program).
+local model_paths, model_paths_n = { [false] = {}, [true] = {} }, 0
+local function model_path(model_id, streaming)
+  local cache = model_paths[streaming]
+  local path = cache[model_id]
+  if not path then
+    path = "/model/" .. encode_label(model_id) .. (streaming and "/invoke-with-response-stream" or "/invoke")
+    if model_paths_n < 512 then
+      model_paths_n = model_paths_n + 1
+      cache[model_id] = path
+    end
+  end
+  return path
+end
+
+local validate_mod  -- bedrock.validate, required on first use
 
 --- Check invoke parameters and build the request: { path, headers, body }.
 -- Every header member of the operation's input shape (content_type, accept,
@@ -79,36 +120,73 @@ local function build_invoke(params, streaming, cfg)
   if type(params) ~= "table" then
     return nil, errors.invalid("parameters must be a table, got " .. type(params))
   end
+  streaming = streaming and true or false
   local op = streaming and "InvokeModelWithResponseStream" or "InvokeModel"
   local ix = shapes.members(shapes.model.operations[op].input)
-  local p = {}
-  for k, v in pairs(params) do
-    local row = ix.by[k]
-    if k == "raw" or k == "validate" then
-      p[k] = v
-    elseif not row then
-      return nil, errors.invalid("unknown parameter '" .. tostring(k) .. "'")
-    elseif p[row[2]] ~= nil then
-      return nil, errors.invalid("parameter '" .. row[2] .. "' is given twice (as " .. row[1] .. " and " .. row[2] .. ")")
-    else
-      p[row[2]] = v
+  local by = ix.by
+  -- Parameters already under their Lua names (the usual case) are read in
+  -- place; a wire name, an unknown key or request_metadata to encode takes
+  -- the copying pass, which also finds a parameter given twice.
+  local copy = type(params.request_metadata) == "table"
+  local given_header = false  -- a header parameter is present
+  if not copy then
+    for k in pairs(params) do
+      if k ~= "raw" and k ~= "validate" then
+        local row = by[k]
+        if not row or row[2] ~= k then copy = true; break end
+        if row[4] == "header" then given_header = true end
+      end
     end
   end
-  params = p
-  if type(params.request_metadata) == "table" then
-    local ok, js = pcall(encode_json, params.request_metadata)
-    if not ok then return nil, errors.invalid("'request_metadata' cannot be encoded as JSON: " .. tostring(js)) end
-    params.request_metadata = js
+  if copy then
+    local p = {}
+    for k, v in pairs(params) do
+      local row = by[k]
+      if k == "raw" or k == "validate" then
+        p[k] = v
+      elseif not row then
+        return nil, errors.invalid("unknown parameter '" .. tostring(k) .. "'")
+      elseif p[row[2]] ~= nil then
+        return nil, errors.invalid("parameter '" .. row[2] .. "' is given twice (as " .. row[1] .. " and " .. row[2] .. ")")
+      else
+        p[row[2]] = v
+      end
+    end
+    params = p
+    if type(params.request_metadata) == "table" then
+      local ok, js = pcall(encode_json, params.request_metadata)
+      if not ok then return nil, errors.invalid("'request_metadata' cannot be encoded as JSON: " .. tostring(js)) end
+      params.request_metadata = js
+    end
   end
-  local headers = {}
-  for _, row in ipairs(ix.rows) do
-    if row[4] == "header" or row[4] == "uri" then
-      local ok, err = check_string(params, row[2], row[4] == "uri")
+  local headers
+  local w = header_rows(ix)
+  if not copy and not given_header then
+    -- no header parameter (the usual call): the uri labels are checked and
+    -- the headers are the JSON defaults, set in the order the loop below
+    -- sets them
+    local uri = w.uri
+    for i = 1, #uri do
+      local ok, err = check_string(params, uri[i][2], true)
       if not ok then return nil, err end
-      if row[4] == "header" then
-        local v = params[row[2]]
-        if v == nil and (row[2] == "content_type" or row[2] == "accept") then v = "application/json" end
-        headers[row[5]] = v
+    end
+    headers = { _1 = nil, _2 = nil }  -- room for the two defaults
+    local defaults = w.defaults
+    for i = 1, #defaults do headers[defaults[i]] = "application/json" end
+  else
+    headers = {}
+    local rows = w.rows
+    for i = 1, #rows do
+      local row = rows[i]
+      local key, uri = row[2], row[4] == "uri"
+      local v = params[key]
+      if v == nil and not uri then
+        -- an absent header: the two the service needs default to JSON
+        if key == "content_type" or key == "accept" then headers[row[5]] = "application/json" end
+      else
+        local ok, err = check_string(params, key, uri)
+        if not ok then return nil, err end
+        if not uri then headers[row[5]] = v end
       end
     end
   end
@@ -129,12 +207,12 @@ local function build_invoke(params, streaming, cfg)
   end
   -- model-specific checks of the body (lua/bedrock/validate.lua)
   if params.validate ~= false and not (cfg and cfg.validate == false) then
-    local ok, verr = require("bedrock.validate").check(params.model_id, params.body)
+    validate_mod = validate_mod or require("bedrock.validate")
+    local ok, verr = validate_mod.check(params.model_id, params.body)
     if not ok then return nil, verr end
   end
   return {
-    path = "/model/" .. encode_label(params.model_id)
-      .. (streaming and "/invoke-with-response-stream" or "/invoke"),
+    path = model_path(params.model_id, streaming),
     -- the stream's own Accept is the event stream; the model's travels apart
     -- (X-Amzn-Bedrock-Accept, by the service model)
     headers = headers,
@@ -211,6 +289,23 @@ end
 
 local function ms(seconds) return math.max(1, math.floor(seconds * 1000 + 0.5)) end
 
+-- Credentials already found free of CR, LF and NUL, with the values that
+-- were checked (a table changed since is checked again).
+local clean_creds = setmetatable({}, { __mode = "k" })
+
+local function creds_clean(creds)
+  local c = clean_creds[creds]
+  return c ~= nil and c[1] == creds.access_key_id and c[2] == creds.secret_access_key
+    and c[3] == creds.session_token
+end
+
+-- The argument tables of core.sigv4_sign and engine:request, filled anew by
+-- each Client:start and emptied of the request after the call (neither C
+-- function keeps them, and nothing between filling and calling yields).
+local sign_args, request_args = {}, {}
+
+local ua_line, ua_for  -- "User-Agent: " .. client.USER_AGENT, kept while it holds
+
 --- The error of a call whose total_timeout passed before an attempt could start.
 local function total_timeout_error(cfg)
   local err = errors.new{ code = "TimeoutError",
@@ -232,7 +327,22 @@ function Client:start(req, deadline)
   local engine = self.driver.engine()
   local cfg = self.config
   local method = req.method or "POST"
-  local url = cfg.endpoint_url .. req.path .. (req.query and ("?" .. req.query) or "")
+  local url
+  if req.query then
+    url = cfg.endpoint_url .. req.path .. "?" .. req.query
+  else
+    -- endpoint .. path, kept per client for the paths it calls (bounded)
+    local urls = self.urls
+    if not urls or urls[1] ~= cfg.endpoint_url then
+      urls = { cfg.endpoint_url, n = 0 }
+      self.urls = urls
+    end
+    url = urls[req.path]
+    if not url then
+      url = cfg.endpoint_url .. req.path
+      if urls.n < 64 then urls.n = urls.n + 1; urls[req.path] = url end
+    end
+  end
   local signed, seed
   if cfg.auth == "bearer" and not req.duplex then
     -- a Bedrock API key: the token is the whole authorization, no SigV4
@@ -247,41 +357,48 @@ function Client:start(req, deadline)
       end
       return nil, err
     end
-    for _, k in ipairs{ "access_key_id", "secret_access_key", "session_token" } do
-      -- credentials from the environment or a file reach the wire (the key id
-      -- and token as header values): refuse control bytes, naming no value
-      if type(creds[k]) == "string" and creds[k]:find("[%z\r\n]") then
-        return nil, errors.new{ code = "CredentialsError",
-          message = "the " .. k .. " from " .. tostring(creds.source) .. " contains a CR, LF or NUL" }
+    if not creds_clean(creds) then
+      for _, k in ipairs{ "access_key_id", "secret_access_key", "session_token" } do
+        -- credentials from the environment or a file reach the wire (the key id
+        -- and token as header values): refuse control bytes, naming no value
+        if type(creds[k]) == "string" and creds[k]:find("[%z\r\n]") then
+          return nil, errors.new{ code = "CredentialsError",
+            message = "the " .. k .. " from " .. tostring(creds.source) .. " contains a CR, LF or NUL" }
+        end
       end
+      clean_creds[creds] = { creds.access_key_id, creds.secret_access_key, creds.session_token }
     end
-    local ok
-    ok, signed, seed = pcall(core.sigv4_sign, {
-      method = method, url = url, headers = req.headers, body = req.body,
-      region = cfg.region_name, service = "bedrock", credentials = creds,
-      -- event-stream input: the body is signed event by event (bedrock.duplex)
-      payload_hash = req.duplex and "STREAMING-AWS4-HMAC-SHA256-EVENTS" or nil,
-    })
+    local a, ok = sign_args
+    a.method, a.url, a.headers, a.body = method, url, req.headers, req.body
+    a.region, a.service, a.credentials = cfg.region_name, "bedrock", creds
+    -- event-stream input: the body is signed event by event (bedrock.duplex)
+    a.payload_hash = req.duplex and "STREAMING-AWS4-HMAC-SHA256-EVENTS" or nil
+    ok, signed, seed = pcall(core.sigv4_sign, a)
+    a.url, a.headers, a.body, a.credentials = nil, nil, nil, nil
     if not ok then return nil, errors.invalid("cannot sign the request: " .. tostring(signed)) end
     seed = req.duplex and { seed, creds } or nil
   end
-  local lines, n = {}, 0
+  -- sized for the usual lines (two or three, the signature's two or three,
+  -- the User-Agent), so filling it does not regrow it
+  local lines, n = { nil, nil, nil, nil, nil, nil, nil, nil }, 0
   for k, v in pairs(req.headers) do n = n + 1; lines[n] = k .. ": " .. v end
   for k, v in pairs(signed) do n = n + 1; lines[n] = k .. ": " .. v end
-  lines[n + 1] = "User-Agent: " .. client.USER_AGENT
+  if ua_for ~= client.USER_AGENT then ua_line, ua_for = "User-Agent: " .. client.USER_AGENT, client.USER_AGENT end
+  lines[n + 1] = ua_line
   local total_ms = 0
   if deadline then
     local left = deadline - core.now()
     if left <= 0 then return nil, total_timeout_error(cfg) end
     total_ms = ms(left)
   end
-  local x, xerr = engine:request{
-    method = method, url = url, headers = lines, body = req.body,
-    stream = req.stream, unwrap_chunks = req.stream and not req.events, duplex = req.duplex,
-    connect_timeout_ms = ms(cfg.connect_timeout), idle_timeout_ms = ms(cfg.read_timeout),
-    total_timeout_ms = total_ms,
-    ca_file = cfg.ca_file, ca_path = cfg.ca_path,
-  }
+  local o = request_args
+  o.method, o.url, o.headers, o.body = method, url, lines, req.body
+  o.stream, o.unwrap_chunks, o.duplex = req.stream, req.stream and not req.events, req.duplex
+  o.connect_timeout_ms, o.idle_timeout_ms = ms(cfg.connect_timeout), ms(cfg.read_timeout)
+  o.total_timeout_ms = total_ms
+  o.ca_file, o.ca_path = cfg.ca_file, cfg.ca_path
+  local x, xerr = engine:request(o)
+  o.url, o.headers, o.body = nil, nil, nil
   if not x then return nil, errors.invalid(xerr) end
   if seed then return x, nil, seed[1], seed[2] end
   return x
@@ -342,7 +459,7 @@ function Client:call(req)
   local started = core.now()
   local deadline = self:deadline(started)
   local policy = self.retry
-  local state = policy:begin()
+  local state  -- the retry state (policy:begin()), made once a retry is weighed
   local attempts = 0
   while true do
     attempts = attempts + 1
@@ -375,6 +492,7 @@ function Client:call(req)
     x:close()
     policy:after_attempt(err)
     err.attempts = attempts
+    state = state or policy:begin()
     if not self:backoff(state, err, attempts, deadline) then return nil, err end
   end
 end
@@ -385,7 +503,14 @@ function Client:invoke_model(params)
   local admitted, berr = self.ledger:admit(req.model_id)
   if not admitted then return nil, berr end
   local body, meta = self:call(req)
-  if body ~= nil then self:record_usage(req, meta.usage, meta) end
+  if body ~= nil then
+    local ledger = self.ledger
+    if ledger.on_usage then
+      self:record_usage(req, meta.usage, meta)
+    else
+      ledger:add(req.model_id, meta.usage)  -- the same counts, no entry for a hook
+    end
+  end
   return body, meta
 end
 

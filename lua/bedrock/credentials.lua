@@ -7,12 +7,24 @@ local errors = require "bedrock.errors"
 local credentials = {}
 for k, v in pairs(base) do credentials[k] = v end
 
-local assume_role = require "bedrock.providers.assume_role"
-local web_identity = require "bedrock.providers.web_identity"
-local sso = require "bedrock.providers.sso"
-local process = require "bedrock.providers.process"
-local container = require "bedrock.providers.container"
-local imds = require "bedrock.providers.imds"
+-- The providers past the environment are loaded when the chain first
+-- reaches one (most programs stop at explicit keys or the environment, and
+-- these modules, with STS and the HTTP helper behind them, are ~85 KiB of
+-- Lua heap). Each stands in for its module: any field read or written goes
+-- to the module, loaded then.
+local function lazy(modname)
+  return setmetatable({}, {
+    __index = function(_, k) return require(modname)[k] end,
+    __newindex = function(_, k, v) require(modname)[k] = v end,
+  })
+end
+
+local assume_role = lazy "bedrock.providers.assume_role"
+local web_identity = lazy "bedrock.providers.web_identity"
+local sso = lazy "bedrock.providers.sso"
+local process = lazy "bedrock.providers.process"
+local container = lazy "bedrock.providers.container"
+local imds = lazy "bedrock.providers.imds"
 
 credentials.assume_role = assume_role
 credentials.web_identity = web_identity

@@ -16,8 +16,6 @@ local bedrock = {
   sleep = function(seconds) return scheduler.sleep(seconds) end,
   errors = errors,
   is_error = errors.is,
-  -- bedrock.conversation{ ... } and bedrock.conversation.from_json(s)
-  conversation = require "bedrock.conversation",
   -- raw bytes for a blob member (an image, a document): base64-encoded on the wire
   bytes = require("bedrock.shapes").bytes,
 }
@@ -42,5 +40,16 @@ bedrock.eventstream = {
   decoder = core.decoder,
   encode = core.encode,
 }
+
+-- bedrock.conversation{ ... } and bedrock.conversation.from_json(s): the
+-- module (~45 KiB of Lua heap) is loaded on first use.
+local lazy_fields = { conversation = "bedrock.conversation" }
+setmetatable(bedrock, { __index = function(t, k)
+  local name = lazy_fields[k]
+  if not name then return nil end
+  local m = require(name)
+  rawset(t, k, m)
+  return m
+end })
 
 return bedrock

@@ -80,7 +80,9 @@ end
 
 --- Give back n tokens, never above the capacity.
 function Quota:release(n)
-  self.available = math.min(self.max, self.available + n)
+  local v = self.available + n
+  if v > self.max then v = self.max end
+  self.available = v
 end
 
 -- ------------------------------------------------ adaptive: rate limiting
@@ -290,9 +292,10 @@ function Policy:cancel_retry(state)
   end
 end
 
---- The call succeeded (a 2xx response): refill the quota.
+--- The call succeeded (a 2xx response): refill the quota. state may be
+-- nil: a call that weighed no retry has none.
 function Policy:succeeded(state)
-  if self.quota then self.quota:release(state.acquired or retry.NO_RETRY_INCREMENT) end
+  if self.quota then self.quota:release(state and state.acquired or retry.NO_RETRY_INCREMENT) end
 end
 
 -- ------------------------------------------- the foundation's interface

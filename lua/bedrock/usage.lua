@@ -61,6 +61,7 @@ function Ledger:admit(model_id)
 end
 
 local function count(v)
+  if v == nil then return 0 end  -- an absent count, the usual cache fields
   v = tonumber(v)
   if not v or v ~= v or v < 0 or v == math.huge then return 0 end
   return math.tointeger(v) or v
@@ -68,12 +69,43 @@ end
 
 --- Cost of one call's tokens at prices p (per 1000 tokens); cache tokens at
 -- their own price when given, else at the input price.
-function usage.cost(p, u)
+local function cost_of(p, input_tokens, output_tokens, cache_read, cache_write)
   if not p then return nil end
   local input = p.input or 0
-  return (u.input_tokens * input + u.output_tokens * (p.output or 0)
-    + u.cache_read_input_tokens * (p.cache_read or input)
-    + u.cache_write_input_tokens * (p.cache_write or input)) / 1000
+  return (input_tokens * input + output_tokens * (p.output or 0)
+    + cache_read * (p.cache_read or input)
+    + cache_write * (p.cache_write or input)) / 1000
+end
+
+function usage.cost(p, u)
+  if not p then return nil end
+  return cost_of(p, u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_write_input_tokens)
+end
+
+-- acc += one call, field by field (usage.TOKEN_FIELDS, requests, cost):
+-- unrolled, since every call that reports usage comes through here.
+local function add(acc, input, output, cache_read, cache_write, total, cost)
+  acc.input_tokens = acc.input_tokens + input
+  acc.output_tokens = acc.output_tokens + output
+  acc.cache_read_input_tokens = acc.cache_read_input_tokens + cache_read
+  acc.cache_write_input_tokens = acc.cache_write_input_tokens + cache_write
+  acc.total_tokens = acc.total_tokens + total
+  acc.requests = acc.requests + 1
+  acc.cost = acc.cost + (cost or 0)
+end
+
+-- Add the counts to the model's and the total accumulators: the cost.
+local function tally(self, model_id, input, output, cache_read, cache_write, total)
+  local prices = self.budget and self.budget.prices
+  local cost = cost_of(prices and prices[model_id], input, output, cache_read, cache_write)
+  local m = self.models[model_id]
+  if not m then
+    m = zero()
+    self.models[model_id] = m
+  end
+  add(m, input, output, cache_read, cache_write, total, cost)
+  add(self.total, input, output, cache_read, cache_write, total, cost)
+  return cost
 end
 
 --- Add one call's usage. u: { input_tokens, output_tokens,
@@ -82,33 +114,33 @@ end
 -- entry given to on_usage (which runs last; an error it raises propagates).
 function Ledger:record(model_id, u, info)
   u = u or {}
+  local input, output = count(u.input_tokens), count(u.output_tokens)
+  local cache_read, cache_write = count(u.cache_read_input_tokens), count(u.cache_write_input_tokens)
+  -- one constructor with every field (the table is sized once, no rehash)
   local e = {
     model_id = model_id,
-    input_tokens = count(u.input_tokens),
-    output_tokens = count(u.output_tokens),
-    cache_read_input_tokens = count(u.cache_read_input_tokens),
-    cache_write_input_tokens = count(u.cache_write_input_tokens),
+    input_tokens = input,
+    output_tokens = output,
+    cache_read_input_tokens = cache_read,
+    cache_write_input_tokens = cache_write,
+    total_tokens = input + output + cache_read + cache_write,
+    operation = info and info.operation,
+    request_id = info and info.request_id,
+    latency_ms = info and info.latency_ms,
   }
-  e.total_tokens = e.input_tokens + e.output_tokens + e.cache_read_input_tokens + e.cache_write_input_tokens
-  local prices = self.budget and self.budget.prices
-  e.cost = usage.cost(prices and prices[model_id], e)
-  local m = self.models[model_id]
-  if not m then
-    m = zero()
-    self.models[model_id] = m
-  end
-  for _, acc in ipairs{ m, self.total } do
-    for _, f in ipairs(usage.TOKEN_FIELDS) do acc[f] = acc[f] + e[f] end
-    acc.requests = acc.requests + 1
-    acc.cost = acc.cost + (e.cost or 0)
-  end
-  if info then
-    e.operation = info.operation
-    e.request_id = info.request_id
-    e.latency_ms = info.latency_ms
-  end
+  e.cost = tally(self, model_id, input, output, cache_read, cache_write, e.total_tokens)
   if self.on_usage then self.on_usage(e) end
   return e
+end
+
+--- record() for a caller that does not need the entry: with no on_usage
+-- hook, the counts are added and no entry is built.
+function Ledger:add(model_id, u, info)
+  if self.on_usage then return self:record(model_id, u, info) end
+  u = u or {}
+  local input, output = count(u.input_tokens), count(u.output_tokens)
+  local cache_read, cache_write = count(u.cache_read_input_tokens), count(u.cache_write_input_tokens)
+  tally(self, model_id, input, output, cache_read, cache_write, input + output + cache_read + cache_write)
 end
 
 local function copy(t)

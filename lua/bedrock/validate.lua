@@ -133,8 +133,11 @@ end
 local check
 
 local function check_object(node, v, st)
-  local jt = jtype(v)
-  if jt ~= "object" and jt ~= "empty" then return "must be an object, got " .. show(v) end
+  -- jtype(v) is "object" or "empty": a table that is no array (spelled out
+  -- here, which spares jtype's emptiness test)
+  if type(v) ~= "table" or v[1] ~= nil or (array_mt and getmetatable(v) == array_mt) then
+    return "must be an object, got " .. show(v)
+  end
   local depth = st.n
   local req = node.required
   for i = 1, #req do
@@ -145,9 +148,25 @@ local function check_object(node, v, st)
       return "is required"
     end
   end
+  local fields, order = node.fields, node.order
+  -- First the keys the body has (usually far fewer than the schema's
+  -- fields): when every one is known and passes, the sorted walk below
+  -- would find nothing either. On any fault it runs, so the fault reported
+  -- is the same as ever.
+  local open, fault = node.open, false
+  for k, x in pairs(v) do
+    local f = fields[k]
+    if f == nil then
+      if not open then fault = true; break end
+    elseif x ~= null then
+      st.n = depth + 1; st[depth + 1] = k
+      if check(f, x, st) then fault = true; break end
+    end
+  end
+  st.n = depth
+  if not fault then goto rules end
   -- fields in a fixed (sorted) order, so a body with several faults
   -- always reports the same one
-  local fields, order = node.fields, node.order
   for i = 1, #order do
     local k = order[i]
     local x = v[k]
@@ -158,7 +177,7 @@ local function check_object(node, v, st)
     end
   end
   st.n = depth
-  if not node.open then
+  if not open then
     local unknown
     for k in pairs(v) do
       if fields[k] == nil and (unknown == nil or tostring(k) < tostring(unknown)) then unknown = k end
@@ -168,6 +187,7 @@ local function check_object(node, v, st)
       return "is not a known field here (known: " .. node.known .. ")"
     end
   end
+  ::rules::
   if node.one_of then
     local found
     for _, k in ipairs(node.one_of) do
@@ -310,6 +330,8 @@ local function pick(mod, which, variant, body)
   end
 end
 
+local spare_stack = { n = 0 }
+
 --- check(model_id, body) -> true | nil, err (InvalidParameter, err.path).
 -- body: a table, or a string holding JSON; anything else passes.
 function validate.check(model_id, body)
@@ -323,10 +345,18 @@ function validate.check(model_id, body)
   end
   if type(body) ~= "table" then return true end
   local schema, name = pick(mod, which, variant, body)
-  local st = { n = 0 }
+  -- the path stack: one kept for the next check unless a check is already
+  -- using it (a rule that validates, say)
+  local st = spare_stack or { n = 0 }
+  spare_stack = nil
+  st.n = 0
   local msg = check(schema, body, st)
-  if not msg then return true end
+  if not msg then
+    spare_stack = st
+    return true
+  end
   local path = path_of(st)
+  spare_stack = st
   return nil, errors.new{
     code = "InvalidParameter",
     message = path .. " " .. msg .. " [" .. mod.family .. " " .. name .. " body of " .. model_id
