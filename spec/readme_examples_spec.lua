@@ -66,7 +66,7 @@ describe("README examples", function()
     local blocks = examples("### Bidirectional streams", "## Checking bodies")
     assert.are.equal(1, #blocks)
     local out = run(blocks[1])
-    assert.are.equal("0\necho\nend of session", out)
+    assert.are.equal("sessionStart\necho\nend of session", out)
   end)
 
   it("runs the paging example", function()
