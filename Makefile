@@ -21,12 +21,12 @@ ALL_CFLAGS  := -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC -fvisi
 LIBS        := $(shell $(PKG_CONFIG) --libs libcurl libcrypto zlib 2>/dev/null)
 LIBFLAG     ?= -shared
 
-CORE_SRC    := src/sigv4.c src/eventstream.c src/transport.c src/lbedrock.c
+CORE_SRC    := src/sigv4.c src/eventstream.c src/transport.c src/spawn.c src/lbedrock.c
 CORE_HDR    := $(wildcard src/*.h)
 
 # Debian packages the build, the suite, the demo and the benchmarks need.
 DEB_PKGS    := gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
-               zlib1g-dev lua-cjson lua-busted luarocks curl python3 python3-h2 valgrind openssl
+               zlib1g-dev lua-cjson lua-busted luarocks curl python3 python3-h2 valgrind openssl procps
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;./?.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;

@@ -158,6 +158,44 @@ describe("credential_process", function()
     end
   end)
 
+  it("lets an async client's other tasks go on while the command runs", function()
+    local emu = require("spec.support.emulator").shared()
+    local keys = require("spec.support.emulator").credentials
+    -- the command prints the emulator's keys once a file appears, which the
+    -- other task creates after its invokes: it cannot finish unless they ran
+    local gate = dir .. "/gate"
+    local p = script("gated.sh", "while [ ! -e '" .. gate .. "' ]; do sleep 0.02; done\n"
+      .. "echo '{\"Version\": 1, \"AccessKeyId\": \"" .. keys.access_key_id
+      .. "\", \"SecretAccessKey\": \"" .. keys.secret_access_key .. "\"}'\n")
+    aws("[default]\ncredential_process = " .. p .. "\n")
+    local r = require("spec.support.child").run({ HOME = dir, AWS_CONFIG_FILE = dir .. "/.aws/config",
+      AWS_SHARED_CREDENTIALS_FILE = dir .. "/.aws/credentials", AWS_EC2_METADATA_DISABLED = "true" }, [[
+      local bedrock = require "bedrock"
+      local url, gate = ]] .. string.format("%q, %q", emu.url, gate) .. [[
+      local body = { anthropic_version = "bedrock-2023-05-31", max_tokens = 10,
+        messages = { { role = "user", content = "hi" } } }
+      local model = "anthropic.claude-3-sonnet-20240229-v1:0"
+      local order = {}
+      local from_process = bedrock.async_client{ region_name = "us-east-1", endpoint_url = url }
+      local with_keys = bedrock.async_client{ region_name = "us-east-1", endpoint_url = url,
+        access_key_id = "]] .. keys.access_key_id .. [[", secret_access_key = "]] .. keys.secret_access_key .. [[" }
+      bedrock.run(function()
+        local t = bedrock.spawn(function()
+          local b, err = from_process:invoke_model{ model_id = model, body = body }
+          order[#order + 1] = b and "process" or ("error " .. tostring(err))
+        end)
+        for _ = 1, 3 do
+          assert(with_keys:invoke_model{ model_id = model, body = body })
+          order[#order + 1] = "keys"
+        end
+        io.open(gate, "w"):close()
+        t:wait()
+      end)
+      print(cjson.encode{ order = order })
+    ]])
+    assert.are.same({ "keys", "keys", "keys", "process" }, r.order)
+  end)
+
   it("times out", function()
     local p = script("slow.sh", "sleep 10\n")
     aws("[default]\ncredential_process = " .. p .. "\n")

@@ -30,6 +30,7 @@
 
 #include "eventstream.h"
 #include "sigv4.h"
+#include "spawn.h"
 #include "transport.h"
 
 #if defined(__GNUC__)
@@ -43,6 +44,7 @@
 #define DECODER_MT "bedrock.Decoder"
 #define SIGNER_MT "bedrock.Signer"
 #define EVSIGNER_MT "bedrock.EventSigner"
+#define PROCESS_MT "bedrock.process"
 
 struct lengine {
   struct xfer_engine *e;
@@ -1160,6 +1162,70 @@ static int lsha256_hex(lua_State *L)
 
 /* ---------------------------------------------------------------- module */
 
+/* ------------------------------------------------------ child processes */
+
+/* core.spawn_shell(command) -> process | nil, err: /bin/sh -c command,
+** stdin from /dev/null, stdout and stderr read by :poll (credential_process). */
+static int lspawn_shell(lua_State *L)
+{
+  size_t n;
+  const char *cmd = luaL_checklstring(L, 1, &n);
+  struct spawn_proc *p;
+  char err[128];
+  luaL_argcheck(L, strlen(cmd) == n, 1, "the command contains a NUL byte");
+  p = lua_newuserdatauv(L, sizeof(*p), 0);
+  memset(p, 0, sizeof(*p));
+  p->out_fd = p->err_fd = -1;
+  luaL_setmetatable(L, PROCESS_MT);
+  if(spawn_shell(cmd, p, err, sizeof(err))) {
+    luaL_pushfail(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  return 1;
+}
+
+/* process:poll([timeout_ms]) -> "running" | "exited", "exit" | "signal", code */
+static int lprocess_poll(lua_State *L)
+{
+  struct spawn_proc *p = luaL_checkudata(L, 1, PROCESS_MT);
+  int timeout = (int)luaL_optinteger(L, 2, 0);
+  enum spawn_state st = spawn_poll(p, timeout < 0 ? 0 : timeout);
+  if(st == SPAWN_ERROR)
+    return luaL_error(L, "poll: %s", strerror(errno));
+  if(st == SPAWN_RUNNING) {
+    lua_pushliteral(L, "running");
+    return 1;
+  }
+  lua_pushliteral(L, "exited");
+  lua_pushstring(L, p->signaled ? "signal" : "exit");
+  lua_pushinteger(L, p->code);
+  return 3;
+}
+
+/* process:output() -> stdout, stderr, stdout_was_cut */
+static int lprocess_output(lua_State *L)
+{
+  struct spawn_proc *p = luaL_checkudata(L, 1, PROCESS_MT);
+  lua_pushlstring(L, p->out.p ? p->out.p : "", p->out.len);
+  lua_pushlstring(L, p->err.p ? p->err.p : "", p->err.len);
+  lua_pushboolean(L, p->too_much);
+  return 3;
+}
+
+static int lprocess_kill(lua_State *L)
+{
+  spawn_kill(luaL_checkudata(L, 1, PROCESS_MT));
+  return 0;
+}
+
+/* process:close(), __gc, __close: kill if running, reap, free */
+static int lprocess_close(lua_State *L)
+{
+  spawn_free(luaL_checkudata(L, 1, PROCESS_MT));
+  return 0;
+}
+
 static const luaL_Reg engine_methods[] = {
   { "request", lengine_request },
   { "pump", lengine_pump },
@@ -1190,6 +1256,14 @@ static const luaL_Reg decoder_methods[] = {
   { "feed", ldecoder_feed },
   { "pending", ldecoder_pending },
   { "close", ldecoder_gc },
+  { NULL, NULL }
+};
+
+static const luaL_Reg process_methods[] = {
+  { "poll", lprocess_poll },
+  { "output", lprocess_output },
+  { "kill", lprocess_kill },
+  { "close", lprocess_close },
   { NULL, NULL }
 };
 
@@ -1224,6 +1298,7 @@ int luaopen_bedrock_core(lua_State *L)
     { "decoder", ldecoder_new },
     { "encode", lencode },
     { "event_signer", levsigner_new },
+    { "spawn_shell", lspawn_shell },
     { "now", lnow },
     { "time", ltime },
     { "sleep", lsleep },
@@ -1238,6 +1313,7 @@ int luaopen_bedrock_core(lua_State *L)
   new_class(L, XFER_MT, xfer_methods, lxfer_close);
   new_class(L, DECODER_MT, decoder_methods, ldecoder_gc);
   new_class(L, EVSIGNER_MT, evsigner_methods, levsigner_close);
+  new_class(L, PROCESS_MT, process_methods, lprocess_close);
   luaL_newmetatable(L, SIGNER_MT);
   lua_pushcfunction(L, lsigner_gc);
   lua_setfield(L, -2, "__gc");

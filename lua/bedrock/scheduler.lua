@@ -68,6 +68,12 @@ function scheduler.current_task(what)
   return current, t
 end
 
+--- Whether the caller runs as a task of bedrock.run (and so may yield).
+function scheduler.in_task()
+  local co = coroutine.running()
+  return current ~= nil and current.by_co[co] ~= nil
+end
+
 function scheduler.engine()
   if not shared_engine then shared_engine = core.engine() end
   return shared_engine

@@ -2,44 +2,50 @@
 -- ({ Version = 1, AccessKeyId, SecretAccessKey, SessionToken, Expiration }).
 -- The command runs through /bin/sh with a time limit (process.timeout,
 -- seconds); when it fails, its exit status and stderr go into the error.
--- Keys with an Expiration are refreshed by running it again. The process
--- runs synchronously: an async client's other tasks wait meanwhile.
+-- Keys with an Expiration are refreshed by running it again. In an async
+-- client the task that needs the keys polls the process between short
+-- sleeps, so the other tasks go on meanwhile.
 local cjson = require "cjson"
+local core = require "bedrock.core"
 local credentials = require "bedrock.creds"
 
 local provider = { name = "process", timeout = 60 }
 
-local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local scheduler = require "bedrock.scheduler"
 
-local function read_all(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a") or ""
-  f:close()
-  return s
-end
-
-local function run(command, where)
-  local errfile = os.tmpname()
-  local cmd = string.format("timeout -k 1 %d sh -c %s 2>%s </dev/null",
-    math.max(1, math.ceil(provider.timeout)), quote(command), quote(errfile))
-  local p = io.popen(cmd, "r")
+--- Run command through /bin/sh; stdout, or nil, err. driver: the client's
+-- (an async one yields while the command runs).
+local function run(command, where, driver)
+  local p, perr = core.spawn_shell(command)
   if not p then
-    os.remove(errfile)
-    return nil, credentials.error("cannot start credential_process of " .. where)
+    return nil, credentials.error("cannot start credential_process of " .. where .. ": " .. tostring(perr))
   end
-  local out = p:read("a") or ""
-  local _, how, status = p:close()
-  local stderr = read_all(errfile):gsub("%s+$", "")
-  os.remove(errfile)
-  if how == "exit" and status == 124 then
-    return nil, credentials.error("credential_process of " .. where .. " timed out after "
-      .. provider.timeout .. " s")
+  local async = driver and driver.sleep == scheduler.sleep and scheduler.in_task()
+  local deadline = core.now() + provider.timeout
+  local state, how, status = p:poll(0)
+  while state == "running" do
+    if core.now() >= deadline then
+      p:close()   -- kills the command's process group
+      return nil, credentials.error("credential_process of " .. where .. " timed out after "
+        .. provider.timeout .. " s")
+    end
+    if async then
+      driver.sleep(0.005)
+      state, how, status = p:poll(0)
+    else
+      state, how, status = p:poll(50)
+    end
   end
+  local out, stderr, cut = p:output()
+  p:close()
+  stderr = stderr:gsub("%s+$", "")
   if how ~= "exit" or status ~= 0 then
     if #stderr > 1000 then stderr = stderr:sub(1, 1000) .. "..." end
     return nil, credentials.error("credential_process of " .. where .. " failed (" .. tostring(how)
       .. " " .. tostring(status) .. ")" .. (stderr ~= "" and (": " .. stderr) or ""))
+  end
+  if cut then
+    return nil, credentials.error("credential_process of " .. where .. " printed more than 1 MiB")
   end
   local ok, doc = pcall(cjson.decode, out)
   if not ok or type(doc) ~= "table" then
@@ -75,7 +81,7 @@ function provider.load(ctx)
   if not command then return nil, "no credential_process in profile '" .. ctx.profile_name .. "'" end
   local where = "profile '" .. ctx.profile_name .. "'"
   local function fetch()
-    local creds, perr = run(command, where)
+    local creds, perr = run(command, where, ctx.driver)
     if not creds then return nil, perr end
     if creds.expiration then creds.refresh = fetch end
     return creds
