@@ -1,6 +1,7 @@
 -- make bench, part two: the Lua-facing figures, against the local emulator.
 -- (a) sign from Lua, (c) events/s through a for loop, (d) keep-alive invokes
--- and client CPU per invoke, (e) RSS with 100 (and 1,000) open streams; then
+-- and client CPU per invoke, (e) RSS with 100 (and 1,000) open streams, (f) a
+-- bidirectional session (lock-step and pipelined); then
 -- boto3 on the same emulator for the ratio.
 local bedrock = require "bedrock"
 local core = require "bedrock.core"
@@ -74,39 +75,6 @@ do
     n / dt, cpu / n * 1e6))
 end
 
--- (f) a bidirectional session (HTTP/2): input events signed into the chain,
--- echoed back; lock-step round trips, then a pipelined burst
-do
-  local SONIC = "amazon.nova-sonic-v1:0"
-  local s = client:invoke_model_with_bidirectional_stream{ model_id = SONIC }
-  local ev = { event = { textInput = { content = "hello there" } } }
-  for _ = 1, 50 do assert(s:send(ev)); assert(s:next()) end
-  local n, t0, c0 = 2000, core.now(), os.clock()
-  for _ = 1, n do assert(s:send(ev)); assert(s:next()) end
-  local dt, cpu = core.now() - t0, os.clock() - c0
-  assert(s:close_input())
-  for _ in s do end
-  -- pipelined: an async reader task beside the sender, on one thread
-  local aclient = bedrock.async_client(cfg)
-  local m, t1, c1 = 20000, core.now(), os.clock()
-  local got = bedrock.run(function()
-    local as = aclient:invoke_model_with_bidirectional_stream{ model_id = SONIC }
-    local reader = bedrock.spawn(function()
-      local k = 0
-      for _ in as do k = k + 1 end
-      return k
-    end)
-    for _ = 1, m do assert(as:send(ev)) end
-    assert(as:close_input())
-    return reader:wait()
-  end)
-  local dt2, cpu2 = core.now() - t1, os.clock() - c1
-  aclient:close()
-  assert(got == m + 1, "lost events: " .. tostring(got))
-  print(string.format("(f) bidirectional session: %.1f us per lock-step round trip (%.1f us client CPU);"
-    .. " %.0f events/s each way pipelined (%.2f us client CPU per event sent and read)",
-    dt / n * 1e6, cpu / n * 1e6, m / dt2, cpu2 / m * 1e6))
-end
 client:close()
 
 -- (e) RSS with open streams (async, one thread), each having read one event
@@ -152,6 +120,42 @@ do
   end
   before, peak = open_streams(1000)
   print(string.format("    with 1,000 open streams: %.1f MiB (+%.1f KiB per stream)", peak / 1024, (peak - before) / 1000))
+end
+
+-- (f) a bidirectional session (HTTP/2): input events signed into the chain,
+-- echoed back; lock-step round trips, then a pipelined burst
+do
+  local SONIC = "amazon.nova-sonic-v1:0"
+  local client = bedrock.client(cfg)
+  local s = client:invoke_model_with_bidirectional_stream{ model_id = SONIC }
+  local ev = { event = { textInput = { content = "hello there" } } }
+  for _ = 1, 50 do assert(s:send(ev)); assert(s:next()) end
+  local n, t0, c0 = 2000, core.now(), os.clock()
+  for _ = 1, n do assert(s:send(ev)); assert(s:next()) end
+  local dt, cpu = core.now() - t0, os.clock() - c0
+  assert(s:close_input())
+  for _ in s do end
+  -- pipelined: an async reader task beside the sender, on one thread
+  local aclient = bedrock.async_client(cfg)
+  local m, t1, c1 = 20000, core.now(), os.clock()
+  local got = bedrock.run(function()
+    local as = aclient:invoke_model_with_bidirectional_stream{ model_id = SONIC }
+    local reader = bedrock.spawn(function()
+      local k = 0
+      for _ in as do k = k + 1 end
+      return k
+    end)
+    for _ = 1, m do assert(as:send(ev)) end
+    assert(as:close_input())
+    return reader:wait()
+  end)
+  local dt2, cpu2 = core.now() - t1, os.clock() - c1
+  aclient:close()
+  assert(got == m + 1, "lost events: " .. tostring(got))
+  print(string.format("(f) bidirectional session: %.1f us per lock-step round trip (%.1f us client CPU);"
+    .. " %.0f events/s each way pipelined (%.2f us client CPU per event sent and read)",
+    dt / n * 1e6, cpu / n * 1e6, m / dt2, cpu2 / m * 1e6))
+  client:close()
 end
 
 -- boto3 on the same emulator
