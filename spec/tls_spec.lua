@@ -54,8 +54,9 @@ describe("TLS", function()
   setup(function()
     dir = child.tmpdir()
     make_pki(dir)
+    -- ALPN offers h2 too: bidirectional sessions negotiate it, the rest stay HTTP/1.1
     emu = emulator.start{ tls_cert = dir .. "/server.pem", tls_key = dir .. "/server.key",
-      tls_ca = dir .. "/ca.pem" }
+      tls_ca = dir .. "/ca.pem", tls_h2 = true }
   end)
   teardown(function()
     if emu then emu:stop() end
@@ -87,6 +88,34 @@ describe("TLS", function()
     end)
     c:close()
     assert.is_false(ok)
+    assert.are.equal("TLSError", err.code, tostring(err))
+    assert.are.equal(0, #emu:requests())
+  end)
+
+  it("runs a bidirectional session over HTTP/2 negotiated by ALPN, other calls on HTTP/1.1", function()
+    local c = bedrock.client(config(emu.url, { ca_file = dir .. "/ca.pem" }))
+    assert(c:invoke_model{ model_id = CLAUDE, body = BODY })
+    local s = c:invoke_model_with_bidirectional_stream{ model_id = "amazon.nova-sonic-v1:0" }
+    for i = 1, 3 do assert(s:send{ i = i }) end
+    assert(s:close_input())
+    local events = {}
+    for ev in s do events[#events + 1] = ev end
+    c:close()
+    assert.are.equal(4, #events)
+    assert.are.same({ i = 3 }, events[3].echo)
+    local versions = {}
+    for _, r in ipairs(emu:requests()) do versions[r.route] = r.http_version end
+    assert.are.equal("1.1", versions.invoke)
+    assert.are.equal("2", versions.bidi_stream)
+  end)
+
+  it("refuses an untrusted server for a bidirectional session too", function()
+    local c = bedrock.client(config(emu.url))
+    local s = c:invoke_model_with_bidirectional_stream{ model_id = "amazon.nova-sonic-v1:0" }
+    s:send{ i = 1 }
+    local ev, err = s:next()
+    c:close()
+    assert.is_nil(ev)
     assert.are.equal("TLSError", err.code, tostring(err))
     assert.are.equal(0, #emu:requests())
   end)
