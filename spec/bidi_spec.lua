@@ -195,9 +195,10 @@ describe("invoke_model_with_bidirectional_stream", function()
     for i = 1, 4 do s:send{ i = i } end
     s:close_input()
     local events, err = drain(s)
-    -- RST_STREAM abandons the stream: libcurl may drop a DATA frame it read
-    -- in the same go, so the events before it arrive in order, maybe not all
-    assert.is_true(#events >= 1 and #events <= 2)
+    -- RST_STREAM abandons the stream: libcurl may drop the DATA frames it
+    -- read in the same go (seen under valgrind, where both went), so the
+    -- events before it arrive in order, maybe not all; the error always does
+    assert.is_true(#events <= 2)
     for i, ev in ipairs(events) do assert.are.same({ i = i }, ev.echo) end
     assert.is_not_nil(err)
     assert.are.equal("ConnectionError", err.code)
