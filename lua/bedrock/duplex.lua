@@ -32,15 +32,8 @@ Duplex.__call = Stream.__call
 local function client_module() return package.loaded["bedrock.client"] or require("bedrock.client") end
 
 function duplex.new(client, req, err)
-  local self = setmetatable({
-    client = client, req = req, attempts = 0, delivered = 0,
-    started = core.now(), err = err,
-    replay = {},          -- input sent so far, while a retry may still resend it
-  }, Duplex)
-  self.deadline = client:deadline(self.started)
-  self.rstate = client.retry:begin()
-  if not err then self:open() end
-  return self
+  -- replay: the input sent so far, while a retry may still resend it
+  return stream.new(client, req, err, Duplex, { replay = {} })
 end
 
 --- One attempt: a new HTTP/2 stream and a new signing chain; the input of

@@ -26,11 +26,13 @@ local b64decode = core.b64decode
 -- bedrock.client requires this module: look it up when first needed
 local function client_module() return package.loaded["bedrock.client"] or require("bedrock.client") end
 
-function stream.new(client, req, err)
-  local self = setmetatable({
-    client = client, req = req, attempts = 0, delivered = 0,
-    started = core.now(), err = err,
-  }, Stream)
+--- A stream, opened at once unless err. class and fields are for kinds of
+-- stream (bedrock.duplex): their metatable and state set before the open.
+function stream.new(client, req, err, class, fields)
+  local self = fields or {}
+  self.client, self.req, self.attempts, self.delivered = client, req, 0, 0
+  self.started, self.err = core.now(), err
+  setmetatable(self, class or Stream)
   self.deadline = client:deadline(self.started)
   self.rstate = client.retry:begin()
   if not err then self:open() end

@@ -788,6 +788,19 @@ def match_route(req):
     return None, None, None
 
 
+def scripted_failure(sc, retry_after_name):
+    """The HttpError of a fail_first attempt: fail_code (default ThrottlingException) with its usual status
+    unless fail_status, fail_message, and the retry_after_ms / retry_after headers (HTTP/2 wants lowercase)."""
+    code = sc.get("fail_code", "ThrottlingException")
+    status, default_msg = SERVICE_ERRORS.get(code, (429, code))
+    extra = []
+    if "retry_after_ms" in sc:
+        extra.append(("x-amz-retry-after", str(sc["retry_after_ms"])))
+    if "retry_after" in sc:
+        extra.append((retry_after_name, sc["retry_after"]))
+    return HttpError(sc.get("fail_status", status), code, sc.get("fail_message", default_msg), headers=extra)
+
+
 def validation(message):
     return HttpError(400, "ValidationException", message)
 
@@ -1395,14 +1408,8 @@ class Emulator:
             set_linger_reset(writer)
             return False
         if attempt <= sc.get("fail_first", 0):
-            code = sc.get("fail_code", "ThrottlingException")
-            status, default_msg = SERVICE_ERRORS.get(code, (429, code))
-            status = sc.get("fail_status", status)
-            extra = []
-            if "retry_after_ms" in sc:
-                extra.append(("x-amz-retry-after", str(sc["retry_after_ms"])))
-            if "retry_after" in sc:
-                extra.append(("Retry-After", sc["retry_after"]))
+            err = scripted_failure(sc, "Retry-After")
+            status, extra = err.status, err.headers
             entry["status"] = status
             self.access(req, status, t0)
             if sc.get("fail_raw"):
@@ -1410,7 +1417,6 @@ class Emulator:
                         % (status, status, REASONS.get(status, "Error"))).encode("latin-1")
                 return self.send(writer, req, status, self.base_headers(request_id) + extra
                                  + [("Content-Type", "text/html")], page)
-            err = HttpError(status, code, sc.get("fail_message", default_msg), headers=extra)
             return self.send_error(writer, req, request_id, err)
 
         base = model_id.split(":")[0]
@@ -2546,18 +2552,10 @@ class H2Handler:
                 self.reset(st.sid)
                 return
             if attempt <= sc.get("fail_first", 0):
-                code = sc.get("fail_code", "ThrottlingException")
-                status, default_msg = SERVICE_ERRORS.get(code, (429, code))
-                status = sc.get("fail_status", status)
-                extra = []
-                if "retry_after_ms" in sc:
-                    extra.append(("x-amz-retry-after", str(sc["retry_after_ms"])))
-                if "retry_after" in sc:
-                    extra.append(("retry-after", sc["retry_after"]))
-                entry["status"] = status
-                self.access(req, status, t0)
-                self.send_error(st, HttpError(status, code, sc.get("fail_message", default_msg), headers=extra),
-                                request_id)
+                err = scripted_failure(sc, "retry-after")
+                entry["status"] = err.status
+                self.access(req, err.status, t0)
+                self.send_error(st, err, request_id)
                 return
             entry["status"] = 200
             self.access(req, 200, t0)
