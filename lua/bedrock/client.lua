@@ -343,7 +343,7 @@ function Client:start(req, deadline)
       if urls.n < 64 then urls.n = urls.n + 1; urls[req.path] = url end
     end
   end
-  local signed, seed
+  local signed, seed, seed_creds   -- a duplex session's chain starts from them
   if cfg.auth == "bearer" and not req.duplex then
     -- a Bedrock API key: the token is the whole authorization, no SigV4
     -- (config refuses CR, LF and NUL in it)
@@ -376,7 +376,7 @@ function Client:start(req, deadline)
     ok, signed, seed = pcall(core.sigv4_sign, a)
     a.url, a.headers, a.body, a.credentials = nil, nil, nil, nil
     if not ok then return nil, errors.invalid("cannot sign the request: " .. tostring(signed)) end
-    seed = req.duplex and { seed, creds } or nil
+    if req.duplex then seed_creds = creds end
   end
   -- sized for the usual lines (two or three, the signature's two or three,
   -- the User-Agent), so filling it does not regrow it
@@ -400,7 +400,7 @@ function Client:start(req, deadline)
   local x, xerr = engine:request(o)
   o.url, o.headers, o.body = nil, nil, nil
   if not x then return nil, errors.invalid(xerr) end
-  if seed then return x, nil, seed[1], seed[2] end
+  if seed_creds then return x, nil, seed, seed_creds end
   return x
 end
 
