@@ -99,12 +99,12 @@ demo: deps all
 emulator:
 	$(EMU_PYTHON) spec/support/emulator.py --port $${PORT:-4566}
 
-# lua/bedrock/model.lua, the operations and shapes table, from the service model
+# lua/bedrock/api/model.lua, the operations and shapes table, from the service model
 SERVICE_MODEL ?= $(firstword $(wildcard ../shared/models/bedrock-runtime/2023-09-30/service-2.json \
                    /work/shared/models/bedrock-runtime/2023-09-30/service-2.json))
 model:
-	$(PYTHON) tools/gen_model.py $(SERVICE_MODEL) > lua/bedrock/model.lua.tmp
-	mv lua/bedrock/model.lua.tmp lua/bedrock/model.lua
+	$(PYTHON) tools/gen_model.py $(SERVICE_MODEL) > lua/bedrock/api/model.lua.tmp
+	mv lua/bedrock/api/model.lua.tmp lua/bedrock/api/model.lua
 
 build/bench_%: bench/bench_%.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p build
@@ -167,13 +167,10 @@ fuzz: deps fuzz-deps fuzz-build fuzz-seeds
 	done
 
 install: all
-	install -d $(DESTDIR)$(LIBDIR)/bedrock $(DESTDIR)$(LUADIR)/bedrock
+	install -d $(DESTDIR)$(LIBDIR)/bedrock
 	install -m 0755 build/bedrock/core.so $(DESTDIR)$(LIBDIR)/bedrock/core.so
-	install -m 0644 lua/bedrock/*.lua $(DESTDIR)$(LUADIR)/bedrock/
-	install -d $(DESTDIR)$(LUADIR)/bedrock/schemas
-	install -m 0644 lua/bedrock/schemas/*.lua $(DESTDIR)$(LUADIR)/bedrock/schemas/
-	install -d $(DESTDIR)$(LUADIR)/bedrock/providers
-	install -m 0644 lua/bedrock/providers/*.lua $(DESTDIR)$(LUADIR)/bedrock/providers/
+	cd lua && find bedrock -name '*.lua' | while read -r f; do \
+	  install -D -m 0644 "$$f" "$(DESTDIR)$(LUADIR)/$$f" || exit 1; done
 
 clean:
 	rm -rf build build-asan

@@ -7,7 +7,7 @@
 local child = require "spec.support.child"
 local resolve = require "spec.support.resolve"
 local fakes = require "spec.support.fakes"
-local sha1 = require "bedrock.sha1"
+local sha1 = require "bedrock.auth.sha1"
 local cjson = require "cjson"
 
 local moto = fakes.moto()

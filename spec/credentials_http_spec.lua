@@ -6,7 +6,7 @@ local child = require "spec.support.child"
 local resolve = require "spec.support.resolve"
 local fakes = require "spec.support.fakes"
 local emulator = require "spec.support.emulator"
-local sha1 = require "bedrock.sha1"
+local sha1 = require "bedrock.auth.sha1"
 local cjson = require "cjson"
 
 local fake = fakes.start()
@@ -116,7 +116,7 @@ describe("container credentials", function()
       AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE = dir .. "/token", AWS_CONTAINER_AUTHORIZATION_TOKEN = "wrong" })
     assert.are.equal("container", r.source, r.msg)
     r = run({ AWS_CONTAINER_CREDENTIALS_FULL_URI = fake.url .. "/container/creds",
-      AWS_CONTAINER_AUTHORIZATION_TOKEN = "wrong" }, nil, 'require("bedrock.providers.container").pause = 0')
+      AWS_CONTAINER_AUTHORIZATION_TOKEN = "wrong" }, nil, 'require("bedrock.auth.providers.container").pause = 0')
     assert.are.equal("CredentialsError", r.err)
     assert.matches("HTTP 401", r.msg)
     assert.is_nil(r.msg:find("wrong", 1, true))
@@ -124,14 +124,14 @@ describe("container credentials", function()
 
   it("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI goes to 169.254.170.2", function()
     local r = run({ AWS_CONTAINER_CREDENTIALS_RELATIVE_URI = "/container/v2/creds" }, nil,
-      'require("bedrock.providers.container").BASE = "' .. fake.url .. '"')
+      'require("bedrock.auth.providers.container").BASE = "' .. fake.url .. '"')
     assert.are.equal("container", r.source, r.msg)
     assert.are.equal("/container/v2/creds", fake:requests()[1].path)
-    assert.are.equal("http://169.254.170.2", require("bedrock.providers.container").BASE)
+    assert.are.equal("http://169.254.170.2", require("bedrock.auth.providers.container").BASE)
   end)
 
   it("refuses a FULL_URI host that is neither loopback nor documented", function()
-    local allowed = require("bedrock.providers.container").allowed
+    local allowed = require("bedrock.auth.providers.container").allowed
     assert.is_true(allowed("http://127.0.0.1:80/x"))
     assert.is_true(allowed("http://127.1.2.3/x"))
     assert.is_true(allowed("http://[::1]:8080/x"))
@@ -150,7 +150,7 @@ describe("container credentials", function()
   it("garbage and failures are tried 3 times, then an error", function()
     fake:set{ container_garbage = true }
     local r = run({ AWS_CONTAINER_CREDENTIALS_FULL_URI = fake.url .. "/container/creds" }, nil,
-      'require("bedrock.providers.container").pause = 0')
+      'require("bedrock.auth.providers.container").pause = 0')
     assert.are.equal("CredentialsError", r.err)
     assert.matches("not JSON.*3 attempts", r.msg)
     assert.are.equal(3, #fake:requests())
@@ -275,7 +275,7 @@ describe("refresh and single-flight", function()
       local first = c:credentials().access_key_id
       os.execute("curl -s -o /dev/null -X POST -d '{\"imds_fail_count\": 1000000}' ]] .. fake.url .. [[/__emulator/scenarios")
       local again, err = c:credentials()
-      local cache = require "bedrock.credcache"
+      local cache = require "bedrock.auth.cache"
       cache.MANDATORY = 800                            -- now the same keys are in the mandatory window
       local third, err3 = c:credentials()
       print(cjson.encode{ first = first, again = again and again.access_key_id, third = third and third.access_key_id or cjson.null,

@@ -187,7 +187,7 @@ describe("web identity", function()
 end)
 
 describe("STS XML", function()
-  local sts = require "bedrock.sts"
+  local sts = require "bedrock.auth.sts"
   it("decodes entities and numeric references in fields", function()
     local xml = "<R><Credentials><SecretAccessKey>a&amp;b&lt;c&gt;&quot;&apos;&#65;&#x42;</SecretAccessKey>"
       .. "<Empty/></Credentials></R>"

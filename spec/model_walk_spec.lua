@@ -2,12 +2,12 @@
 -- the client exposes is reachable from Lua by its snake_case name, and reaches
 -- the wire under its wire name, in its location (URI label, header, query
 -- string, JSON body). The walk reads the service model itself (not the
--- generated bedrock.model), computes the snake names on its own, and checks
+-- generated bedrock.api.model), computes the snake names on its own, and checks
 -- each member twice: in the request the client builds, and in what the
 -- emulator received over the wire.
 local bedrock = require "bedrock"
 local cjson = require "cjson"
-local shapes = require "bedrock.shapes"
+local shapes = require "bedrock.api.shapes"
 local emulator = require "spec.support.emulator"
 
 local function read(path)
@@ -42,7 +42,7 @@ describe("the service-model walk", function()
     local p = io.popen("python3 tools/gen_model.py " .. MODEL_PATH .. " 2>&1")
     local out = p:read("a")
     p:close()
-    assert.are.equal(read("lua/bedrock/model.lua"), out, "run `make model`")
+    assert.are.equal(read("lua/bedrock/api/model.lua"), out, "run `make model`")
   end)
 
   it("exposes every operation on both clients (the HTTP/2 bidirectional stream by hand)", function()

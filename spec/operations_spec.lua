@@ -359,7 +359,7 @@ for _, mode in ipairs{ "sync", "async" } do
         assert.are.equal(NOVA_REEL, sent.modelId)
         assert.are.same({ { key = "team", value = "a" } }, sent.tags)
         assert.are.equal("GET", log[2].method)
-        assert.are.equal("/async-invoke/" .. require("bedrock.shapes").encode_label(started.invocationArn), log[2].path)
+        assert.are.equal("/async-invoke/" .. require("bedrock.api.shapes").encode_label(started.invocationArn), log[2].path)
         assert.are.equal("", log[2].query)
         assert.are.equal(0, log[2].body_len)
         assert.is_string(again.invocationArn)

@@ -4,7 +4,7 @@
 local bedrock = require "bedrock"
 local cjson = require "cjson"
 local errors = require "bedrock.errors"
-local retry = require "bedrock.retry"
+local retry = require "bedrock.policy.retry"
 local emulator = require "spec.support.emulator"
 
 local CLAUDE = "anthropic.claude-3-sonnet-20240229-v1:0"

@@ -3,7 +3,7 @@
 -- sent when a body is refused; validate = false sends it anyway).
 local bedrock = require "bedrock"
 local cjson = require "cjson"
-local validate = require "bedrock.validate"
+local validate = require "bedrock.policy.validate"
 local emulator = require "spec.support.emulator"
 
 local CLAUDE = "anthropic.claude-3-sonnet-20240229-v1:0"

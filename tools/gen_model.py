@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Generate lua/bedrock/model.lua from the Bedrock Runtime service model.
+"""Generate lua/bedrock/api/model.lua from the Bedrock Runtime service model.
 
-    python3 tools/gen_model.py [path/to/service-2.json] > lua/bedrock/model.lua
+    python3 tools/gen_model.py [path/to/service-2.json] > lua/bedrock/api/model.lua
 
 (`make model` does this.) The service model is botocore's JSON form of the Smithy model
 (../shared/models/bedrock-runtime/2023-09-30/service-2.json). The output is a plain Lua data
@@ -30,7 +30,7 @@ for cand in (os.path.join(HERE, "..", "..", "shared", "models"), "/work/shared/m
 
 # Operations the generic request builder serves (HTTP/1.1, a JSON body). InvokeModelWithBidirectionalStream
 # sends an event-stream body over HTTP/2, signed event by event: it is written by hand.
-SKIP = {"InvokeModelWithBidirectionalStream": "hand-written: client:invoke_model_with_bidirectional_stream (bedrock.duplex)"}
+SKIP = {"InvokeModelWithBidirectionalStream": "hand-written: client:invoke_model_with_bidirectional_stream (bedrock.api.duplex)"}
 
 
 def snake(name):

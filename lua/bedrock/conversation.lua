@@ -160,7 +160,7 @@ end
 -- ------------------------------------------------------------ building
 
 local function default_api(model_id)
-  local ok, validate = pcall(require, "bedrock.validate")
+  local ok, validate = pcall(require, "bedrock.policy.validate")
   if ok and validate.family(model_id) == "anthropic" then return "invoke" end
   return "converse"
 end

@@ -3,9 +3,9 @@
 -- bedrock.run / bedrock.spawn drive async tasks; bedrock.sigv4 and
 -- bedrock.eventstream are the sans-I/O pieces. See README.md.
 local core = require "bedrock.core"
-local client = require "bedrock.client"
+local client = require "bedrock.api.client"
 local errors = require "bedrock.errors"
-local scheduler = require "bedrock.scheduler"
+local scheduler = require "bedrock.transport.scheduler"
 
 local bedrock = {
   _VERSION = core._VERSION,
@@ -17,7 +17,7 @@ local bedrock = {
   errors = errors,
   is_error = errors.is,
   -- raw bytes for a blob member (an image, a document): base64-encoded on the wire
-  bytes = require("bedrock.shapes").bytes,
+  bytes = require("bedrock.api.shapes").bytes,
 }
 
 bedrock.sigv4 = {

@@ -23,7 +23,7 @@
 local bedrock = require "bedrock"
 local cjson = require "cjson"
 local core = require "bedrock.core"
-local scheduler = require "bedrock.scheduler"
+local scheduler = require "bedrock.transport.scheduler"
 local emulator = require "spec.support.emulator"
 
 local F = {}

@@ -11,7 +11,7 @@
 -- lua/bedrock/schemas/.
 local cjson = require "cjson"
 local errors = require "bedrock.errors"
-local S = require "bedrock.schemas"
+local S = require "bedrock.policy.schemas"
 
 local validate = {}
 
@@ -51,7 +51,7 @@ local loaded = {}
 local function load_module(name)
   local m = loaded[name]
   if m == nil then
-    m = require("bedrock.schemas." .. name)
+    m = require("bedrock.policy.schemas." .. name)
     loaded[name] = m
   end
   return m

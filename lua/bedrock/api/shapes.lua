@@ -1,4 +1,4 @@
---- Requests from Lua parameters, driven by the service model (bedrock.model,
+--- Requests from Lua parameters, driven by the service model (bedrock.api.model,
 -- generated from ../shared/models by tools/gen_model.py).
 --
 -- Parameter names are snake_case in Lua; each is turned into its wire name
@@ -23,7 +23,7 @@
 local core = require "bedrock.core"
 local cjson = require "cjson"
 local errors = require "bedrock.errors"
-local model = require "bedrock.model"
+local model = require "bedrock.api.model"
 
 local shapes = {}
 shapes.model = model

@@ -9,7 +9,7 @@ return {
   api_version = "2023-09-30",
   signing_name = "bedrock",
   skipped = {
-    InvokeModelWithBidirectionalStream = "hand-written: client:invoke_model_with_bidirectional_stream (bedrock.duplex)",
+    InvokeModelWithBidirectionalStream = "hand-written: client:invoke_model_with_bidirectional_stream (bedrock.api.duplex)",
   },
   operations = {
     ApplyGuardrail = { name = "apply_guardrail", method = "POST", uri = "/guardrail/{guardrailIdentifier}/version/{guardrailVersion}/apply", input = "ApplyGuardrailRequest" },

@@ -1,7 +1,7 @@
 --- AI21 Labs Jamba (Instruct, 1.5 Mini, 1.5 Large), from the Bedrock user
 -- guide: messages (system, user, assistant) required; temperature 0-2,
 -- top_p 0-1, max_tokens 0-4096, n 1-16, stop sequences.
-local S = require "bedrock.schemas"
+local S = require "bedrock.policy.schemas"
 local str, enum, num, int, any = S.str, S.enum, S.num, S.int, S.any
 local arr, obj, map, union = S.arr, S.obj, S.map, S.union
 

@@ -6,8 +6,8 @@
 -- show: it is a clear error. A cycle of source profiles is an error; a
 -- profile naming itself as source_profile uses its own static keys, as in
 -- botocore.
-local credentials = require "bedrock.creds"
-local sts = require "bedrock.sts"
+local credentials = require "bedrock.auth.credentials"
+local sts = require "bedrock.auth.sts"
 
 local provider = { name = "assume-role" }
 
@@ -25,11 +25,11 @@ local sources = {
     return creds, err or (why and credentials.error("credential_source Environment: " .. why))
   end,
   Ec2InstanceMetadata = function(ctx)
-    local creds, why, err = require("bedrock.providers.imds").load(ctx)
+    local creds, why, err = require("bedrock.auth.providers.imds").load(ctx)
     return creds, err or (why and credentials.error("credential_source Ec2InstanceMetadata: " .. why))
   end,
   EcsContainer = function(ctx)
-    local creds, why, err = require("bedrock.providers.container").load(ctx)
+    local creds, why, err = require("bedrock.auth.providers.container").load(ctx)
     return creds, err or (why and credentials.error("credential_source EcsContainer: " .. why))
   end,
 }
@@ -41,7 +41,7 @@ local function from_profile(ctx, files, name, visited)
   local p = files.profiles[name]
   if has_static(p) or not is_role_profile(p) then
     local sub = credentials.for_profile(ctx, name)
-    local chain = require "bedrock.credentials"  -- the chain module requires this one
+    local chain = require "bedrock.auth.chain"  -- the chain module requires this one
     local creds, err = chain.resolve(sub, chain.profile_chain)
     if not creds then
       if err and err.message:find("^no credentials found") then

@@ -5,12 +5,12 @@
 local core = require "bedrock.core"
 local cjson = require "cjson"
 local config = require "bedrock.config"
-local credcache = require "bedrock.credcache"
+local credcache = require "bedrock.auth.cache"
 local errors = require "bedrock.errors"
-local retry = require "bedrock.retry"
-local scheduler = require "bedrock.scheduler"
-local shapes = require "bedrock.shapes"
-local usage = require "bedrock.usage"
+local retry = require "bedrock.policy.retry"
+local scheduler = require "bedrock.transport.scheduler"
+local shapes = require "bedrock.api.shapes"
+local usage = require "bedrock.policy.usage"
 
 local client = {}
 
@@ -108,7 +108,7 @@ local function model_path(model_id, streaming)
   return path
 end
 
-local validate_mod  -- bedrock.validate, required on first use
+local validate_mod  -- bedrock.policy.validate, required on first use
 
 --- Check invoke parameters and build the request: { path, headers, body }.
 -- Every header member of the operation's input shape (content_type, accept,
@@ -207,7 +207,7 @@ local function build_invoke(params, streaming, cfg)
   end
   -- model-specific checks of the body (lua/bedrock/validate.lua)
   if params.validate ~= false and not (cfg and cfg.validate == false) then
-    validate_mod = validate_mod or require("bedrock.validate")
+    validate_mod = validate_mod or require("bedrock.policy.validate")
     local ok, verr = validate_mod.check(params.model_id, params.body)
     if not ok then return nil, verr end
   end
@@ -272,7 +272,7 @@ Client.__close = Client.close
 Client.__gc = Client.close
 
 --- The SigV4 credentials in force: resolved on first use, then cached and
--- refreshed ahead of expiry (bedrock.credcache). creds | nil, err.
+-- refreshed ahead of expiry (bedrock.auth.cache). creds | nil, err.
 function Client:credentials()
   return self.credcache:get()
 end
@@ -371,7 +371,7 @@ function Client:start(req, deadline)
     local a, ok = sign_args
     a.method, a.url, a.headers, a.body = method, url, req.headers, req.body
     a.region, a.service, a.credentials = cfg.region_name, "bedrock", creds
-    -- event-stream input: the body is signed event by event (bedrock.duplex)
+    -- event-stream input: the body is signed event by event (bedrock.api.duplex)
     a.payload_hash = req.duplex and "STREAMING-AWS4-HMAC-SHA256-EVENTS" or nil
     ok, signed, seed = pcall(core.sigv4_sign, a)
     a.url, a.headers, a.body, a.credentials = nil, nil, nil, nil
@@ -515,7 +515,7 @@ function Client:invoke_model(params)
 end
 
 function Client:invoke_model_with_response_stream(params)
-  local stream = require "bedrock.stream"
+  local stream = require "bedrock.api.stream"
   local req, err = build_invoke(params, true, self.config)
   if req then
     local admitted, berr = self.ledger:admit(req.model_id)
@@ -525,11 +525,11 @@ function Client:invoke_model_with_response_stream(params)
   return s, nil, nil, s
 end
 
---- A bidirectional session (bedrock.duplex): { model_id [, raw] }. Like a
+--- A bidirectional session (bedrock.api.duplex): { model_id [, raw] }. Like a
 -- response stream it is returned at once, failures included (they surface
 -- from send, close_input and the reads).
 function Client:invoke_model_with_bidirectional_stream(params)
-  local duplex = require "bedrock.duplex"
+  local duplex = require "bedrock.api.duplex"
   local req, err
   if type(params) ~= "table" then
     err = errors.invalid("parameters must be a table, got " .. type(params))
@@ -573,7 +573,7 @@ function Client:usage() return self.ledger:snapshot() end
 --- Clear the ledger (the budget starts again from nothing).
 function Client:reset_usage() self.ledger:reset() end
 
-require("bedrock.operations").install(Client, client)
+require("bedrock.api.operations").install(Client, client)
 
 client.Client = Client
 client.build_invoke = build_invoke

@@ -6,7 +6,7 @@
 --   s:close_input()                                 -- no more input; the model finishes
 --   for ev in s do ... end                          -- output events, as a response stream's
 --
--- Reading is the response stream's (bedrock.stream): a session is one with
+-- Reading is the response stream's (bedrock.api.stream): a session is one with
 -- an input side. Each input event travels as the service's chunk event
 -- inside an envelope signed into a chain that starts at the request's own
 -- signature (SigV4 only: Bedrock API keys do not work here).
@@ -17,7 +17,7 @@
 -- are the caller's, like a stream's after its first event.
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
-local stream = require "bedrock.stream"
+local stream = require "bedrock.api.stream"
 
 local Stream = stream.Stream
 local encode_json = require("cjson").encode
@@ -28,8 +28,8 @@ local Duplex = setmetatable({ __name = "bedrock.duplex" }, { __index = Stream })
 Duplex.__index = Duplex
 Duplex.__call = Stream.__call
 
--- bedrock.client requires this module: look it up when first needed
-local function client_module() return package.loaded["bedrock.client"] or require("bedrock.client") end
+-- bedrock.api.client requires this module: look it up when first needed
+local function client_module() return package.loaded["bedrock.api.client"] or require("bedrock.api.client") end
 
 function duplex.new(client, req, err)
   -- replay: the input sent so far, while a retry may still resend it

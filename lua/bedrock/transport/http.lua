@@ -5,7 +5,7 @@
 -- tasks keep running while the credentials are fetched.
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
-local scheduler = require "bedrock.scheduler"
+local scheduler = require "bedrock.transport.scheduler"
 
 local http = {}
 

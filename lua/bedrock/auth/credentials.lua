@@ -1,19 +1,19 @@
 --- The pieces every credential provider shares: the credentials object,
 -- errors, time parsing, the shared files, and the providers that need no
 -- I/O beyond the environment and the files (explicit, environment,
--- shared-credentials-file, config-file). bedrock.credentials assembles
+-- shared-credentials-file, config-file). bedrock.auth.chain assembles
 -- the chain. Each provider is { name = ..., load = function(ctx) }:
 --   creds            this provider answered
 --   nil, why         not configured here (the chain moves on, and says why)
 --   nil, nil, err    configured but broken (the chain stops: boto3 does too)
 -- ctx = { config = validated client config, profile_name = ..., driver =
--- how HTTP waits (see bedrock.http), env_disabled = true when the profile
+-- how HTTP waits (see bedrock.transport.http), env_disabled = true when the profile
 -- was named in code (botocore then skips the environment providers) }.
 --
 -- Temporary credentials carry `expiration` (Unix seconds) and `refresh`
--- (a function(ctx) giving fresh ones); bedrock.credcache decides when.
+-- (a function(ctx) giving fresh ones); bedrock.auth.cache decides when.
 local errors = require "bedrock.errors"
-local profile = require "bedrock.profile"
+local profile = require "bedrock.config.profile"
 
 local credentials = {}  -- (this module; named as the chain's users know it)
 

@@ -10,9 +10,9 @@
 -- once; a token endpoint answering 403, 404 or 405 means IMDSv1, which is
 -- used unless AWS_EC2_METADATA_V1_DISABLED is true.
 local cjson = require "cjson"
-local credentials = require "bedrock.creds"
-local endpoint = require "bedrock.endpoint"
-local http = require "bedrock.http"
+local credentials = require "bedrock.auth.credentials"
+local endpoint = require "bedrock.config.endpoint"
+local http = require "bedrock.transport.http"
 
 local provider = { name = "imds" }
 

@@ -3,8 +3,8 @@
 -- role_session_name in the profile (each variable wins over its profile
 -- key, as in botocore) -> STS AssumeRoleWithWebIdentity, unsigned. The
 -- token file is read again at every refresh: on EKS it rotates.
-local credentials = require "bedrock.creds"
-local sts = require "bedrock.sts"
+local credentials = require "bedrock.auth.credentials"
+local sts = require "bedrock.auth.sts"
 
 local provider = { name = "web-identity" }
 

@@ -2,8 +2,8 @@
 -- converse, converse_stream, count_tokens, apply_guardrail,
 -- invoke_guardrail_checks, start_async_invoke, get_async_invoke and
 -- list_async_invokes. Routes, methods, headers, query strings and body
--- members all come from the service model (bedrock.model, through
--- bedrock.shapes); this file adds only what the model cannot say: which
+-- members all come from the service model (bedrock.api.model, through
+-- bedrock.api.shapes); this file adds only what the model cannot say: which
 -- calls spend tokens (budget and ledger), which one streams, which one pages.
 --
 -- Conventions as invoke_model: calls return body, meta | nil, err; the
@@ -11,9 +11,9 @@
 -- raise the error object, with :next() returning nil, err instead.
 local cjson = require "cjson"
 local errors = require "bedrock.errors"
-local model = require "bedrock.model"
-local shapes = require "bedrock.shapes"
-local usage = require "bedrock.usage"
+local model = require "bedrock.api.model"
+local shapes = require "bedrock.api.shapes"
+local usage = require "bedrock.policy.usage"
 
 local operations = {}
 
@@ -133,7 +133,7 @@ function operations.install(Client)
   end
 
   function special.ConverseStream(self, params)
-    local stream = require "bedrock.stream"
+    local stream = require "bedrock.api.stream"
     local req, err = self:prepare_operation("ConverseStream", params)
     if req then
       req.stream = true

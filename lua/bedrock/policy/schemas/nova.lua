@@ -7,7 +7,7 @@
 -- reasoningConfig (type enabled/disabled, maxReasoningEffort low, medium,
 -- high) inside inferenceConfig; the top-level reasoningConfig (where
 -- Converse's additionalModelRequestFields put it) is accepted too.
-local S = require "bedrock.schemas"
+local S = require "bedrock.policy.schemas"
 local str, text, enum, num, int, bool, any = S.str, S.text, S.enum, S.num, S.int, S.bool, S.any
 local arr, obj, map, union = S.arr, S.obj, S.map, S.union
 

@@ -5,10 +5,10 @@
 -- AWS_ENDPOINT_URL, the profile's services section or endpoint_url, else
 -- the regional https://sts.{region}.amazonaws.com.
 local core = require "bedrock.core"
-local credentials = require "bedrock.creds"
-local endpoint = require "bedrock.endpoint"
+local credentials = require "bedrock.auth.credentials"
+local endpoint = require "bedrock.config.endpoint"
 local errors = require "bedrock.errors"
-local http = require "bedrock.http"
+local http = require "bedrock.transport.http"
 
 local sts = {}
 

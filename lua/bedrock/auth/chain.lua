@@ -1,7 +1,7 @@
 --- The credential chain, in botocore's order; the first provider that
--- answers wins (provider protocol: see bedrock.creds). The pieces shared
--- by the providers live in bedrock.creds and are re-exported here.
-local base = require "bedrock.creds"
+-- answers wins (provider protocol: see bedrock.auth.credentials). The pieces shared
+-- by the providers live in bedrock.auth.credentials and are re-exported here.
+local base = require "bedrock.auth.credentials"
 local errors = require "bedrock.errors"
 
 local credentials = {}
@@ -19,12 +19,12 @@ local function lazy(modname)
   })
 end
 
-local assume_role = lazy "bedrock.providers.assume_role"
-local web_identity = lazy "bedrock.providers.web_identity"
-local sso = lazy "bedrock.providers.sso"
-local process = lazy "bedrock.providers.process"
-local container = lazy "bedrock.providers.container"
-local imds = lazy "bedrock.providers.imds"
+local assume_role = lazy "bedrock.auth.providers.assume_role"
+local web_identity = lazy "bedrock.auth.providers.web_identity"
+local sso = lazy "bedrock.auth.providers.sso"
+local process = lazy "bedrock.auth.providers.process"
+local container = lazy "bedrock.auth.providers.container"
+local imds = lazy "bedrock.auth.providers.imds"
 
 credentials.assume_role = assume_role
 credentials.web_identity = web_identity

@@ -5,7 +5,7 @@
 -- temperature 0-1, p 0.01-0.99, k 0-500, penalties 0-1; stop_sequences at
 -- most 5, from Cohere's Chat API reference, the Bedrock guide giving no
 -- count) and Embed (texts at most 96, input_type required).
-local S = require "bedrock.schemas"
+local S = require "bedrock.policy.schemas"
 local str, text, enum, num, int, bool, any = S.str, S.text, S.enum, S.num, S.int, S.bool, S.any
 local arr, obj, map = S.arr, S.obj, S.map
 

@@ -6,7 +6,7 @@
 --   0-1, top_k 0-500, stop_sequences at most 8191; system a string or text
 --   blocks; and "Claude Sonnet 4.5 and Claude Haiku 4.5 support specifying
 --   either the temperature or top_p parameter, but not both" (the
---   one_sampler variant, chosen by model id in bedrock.schemas.families).
+--   one_sampler variant, chosen by model id in bedrock.policy.schemas.families).
 -- * "Extended thinking" (claude-messages-extended-thinking): budget_tokens
 --   at least 1024 and below max_tokens, except with interleaved thinking
 --   (anthropic_beta "interleaved-thinking-2025-05-14"), where the budget is
@@ -20,7 +20,7 @@
 --   Their contents are the service's to judge (only their JSON types are
 --   checked), as is thinking.display (Anthropic's "summarized"/"omitted").
 -- * "Anthropic Claude Text Completions API": max_tokens_to_sample 0-4096.
-local S = require "bedrock.schemas"
+local S = require "bedrock.policy.schemas"
 local str, text, enum, num, int, bool, any = S.str, S.text, S.enum, S.num, S.int, S.bool, S.any
 local arr, obj, map, union, tagged = S.arr, S.obj, S.map, S.union, S.tagged
 

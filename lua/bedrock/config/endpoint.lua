@@ -4,7 +4,7 @@
 -- AWS_IGNORE_CONFIGURED_ENDPOINT_URLS / ignore_configured_endpoint_urls;
 -- else the service's rule: FIPS and dual-stack variants over the region's
 -- partition (botocore's partitions.json and the endpoint rule sets).
-local profile = require "bedrock.profile"
+local profile = require "bedrock.config.profile"
 
 local endpoint = {}
 

@@ -6,8 +6,8 @@
 -- AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (read at every fetch) or
 -- AWS_CONTAINER_AUTHORIZATION_TOKEN (sent with either URI, as botocore does). A fetch is tried 3 times, 2 s each.
 local cjson = require "cjson"
-local credentials = require "bedrock.creds"
-local http = require "bedrock.http"
+local credentials = require "bedrock.auth.credentials"
+local http = require "bedrock.transport.http"
 
 local provider = { name = "container", timeout = 2, attempts = 3, pause = 1 }
 

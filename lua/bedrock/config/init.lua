@@ -1,8 +1,8 @@
 --- Client configuration: validate the user's table, fill in the defaults the
 -- way the AWS SDKs do, and never show a secret in tostring.
 local errors = require "bedrock.errors"
-local endpoint = require "bedrock.endpoint"
-local profile = require "bedrock.profile"
+local endpoint = require "bedrock.config.endpoint"
+local profile = require "bedrock.config.profile"
 
 local config = {}
 
@@ -26,7 +26,7 @@ local fields = {
   timeout           = { is_positive_number, "a positive number of seconds" },
   endpoint_url      = { is_string, "a string (http:// or https:// URL)" },
   validate          = { function(v) return type(v) == "boolean" end, "a boolean" },
-  -- usage budget and hook (bedrock.usage; budget's own keys are checked there)
+  -- usage budget and hook (bedrock.policy.usage; budget's own keys are checked there)
   budget            = { function(v) return type(v) == "table" end, "a table" },
   on_usage          = { function(v) return type(v) == "function" end, "a function" },
   bearer_token      = { is_string, "a string (a Bedrock API key)" },
@@ -102,7 +102,7 @@ function config.build(user)
     c.endpoint_url = c.endpoint_url:gsub("/+$", "")
   end
   if c.budget then
-    local b, msg = require("bedrock.usage").check_budget(c.budget)
+    local b, msg = require("bedrock.policy.usage").check_budget(c.budget)
     if not b then fail(msg) end
     c.budget = b
   end

@@ -7,8 +7,8 @@
 -- scheduler task that every caller who needs it waits on, so 100 tasks
 -- needing fresh keys at once cause one STS or IMDS call, and none of them
 -- signs with keys in the mandatory window.
-local credentials = require "bedrock.credentials"
-local scheduler = require "bedrock.scheduler"
+local credentials = require "bedrock.auth.chain"
+local scheduler = require "bedrock.transport.scheduler"
 
 local credcache = {}
 

@@ -9,7 +9,7 @@
 -- error, a reset before the first event, or an exception message before it
 -- (throttlingException, serviceUnavailableException,
 -- internalServerException, modelNotReadyException), under the client's
--- retry policy (bedrock.retry) like a call. For the policy the attempt
+-- retry policy (bedrock.policy.retry) like a call. For the policy the attempt
 -- succeeded once the first event reaches the caller (or the stream ends
 -- cleanly without one).
 local core = require "bedrock.core"
@@ -23,11 +23,11 @@ Stream.__index = Stream
 local decode_json = require("cjson").decode
 local b64decode = core.b64decode
 
--- bedrock.client requires this module: look it up when first needed
-local function client_module() return package.loaded["bedrock.client"] or require("bedrock.client") end
+-- bedrock.api.client requires this module: look it up when first needed
+local function client_module() return package.loaded["bedrock.api.client"] or require("bedrock.api.client") end
 
 --- A stream, opened at once unless err. class and fields are for kinds of
--- stream (bedrock.duplex): their metatable and state set before the open.
+-- stream (bedrock.api.duplex): their metatable and state set before the open.
 function stream.new(client, req, err, class, fields)
   local self = fields or {}
   self.client, self.req, self.attempts, self.delivered = client, req, 0, 0
@@ -132,7 +132,7 @@ local function on_message(self, x, kind, etype, payload, unwrapped)
       if ok and type(ev) == "table" then
         local metrics = ev["amazon-bedrock-invocationMetrics"]
         if type(metrics) == "table" then
-          self.meta.usage = require("bedrock.usage").from_metrics(metrics)
+          self.meta.usage = require("bedrock.policy.usage").from_metrics(metrics)
           self.meta.metrics = metrics
           self.client:record_usage(self.req, self.meta.usage, self.meta)
         end
@@ -254,7 +254,7 @@ function Stream:converse_event(etype, payload)
   self:settle()
   if etype == "metadata" then
     self.saw_metadata = true
-    local u = require("bedrock.usage").from_converse(ev.usage)
+    local u = require("bedrock.policy.usage").from_converse(ev.usage)
     if u then
       self.meta.usage = u
       self.meta.metrics = ev.metrics
@@ -287,6 +287,6 @@ end
 -- attempts: nil until the stream's response headers arrived.
 function Stream:get_meta() return self.meta end
 
-stream.Stream = Stream   -- for bedrock.duplex, a stream with an input side
+stream.Stream = Stream   -- for bedrock.api.duplex, a stream with an input side
 
 return stream

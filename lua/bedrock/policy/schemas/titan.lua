@@ -6,7 +6,7 @@
 -- maximum is documented for tg1, so none is checked), stopSequences a list
 -- of strings (no count limit documented); embed v2 dimensions 256/512/1024;
 -- image embeddingConfig outputEmbeddingLength 256/384/1024.
-local S = require "bedrock.schemas"
+local S = require "bedrock.policy.schemas"
 local str, text, enum, num, int, bool = S.str, S.text, S.enum, S.num, S.int, S.bool
 local arr, obj = S.arr, S.obj
 
@@ -50,7 +50,7 @@ local embed_image = obj({
 
 return {
   family = "titan",
-  -- bedrock.schemas.families picks the text schema by model id
+  -- bedrock.policy.schemas.families picks the text schema by model id
   schemas = {
     text = text_body(nil),
     text_lite = text_body(4096),

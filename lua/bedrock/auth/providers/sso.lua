@@ -9,11 +9,11 @@
 -- through SSO OIDC). The portal endpoint: AWS_ENDPOINT_URL_SSO,
 -- AWS_ENDPOINT_URL, the profile, else https://portal.sso.{sso_region}.amazonaws.com.
 local cjson = require "cjson"
-local credentials = require "bedrock.creds"
-local endpoint = require "bedrock.endpoint"
-local http = require "bedrock.http"
-local profile = require "bedrock.profile"
-local sha1 = require "bedrock.sha1"
+local credentials = require "bedrock.auth.credentials"
+local endpoint = require "bedrock.config.endpoint"
+local http = require "bedrock.transport.http"
+local profile = require "bedrock.config.profile"
+local sha1 = require "bedrock.auth.sha1"
 
 local provider = { name = "sso", timeout = 10 }
 

@@ -7,11 +7,11 @@
 -- sleeps, so the other tasks go on meanwhile.
 local cjson = require "cjson"
 local core = require "bedrock.core"
-local credentials = require "bedrock.creds"
+local credentials = require "bedrock.auth.credentials"
 
 local provider = { name = "process", timeout = 60 }
 
-local scheduler = require "bedrock.scheduler"
+local scheduler = require "bedrock.transport.scheduler"
 
 --- Run command through /bin/sh; stdout, or nil, err. driver: the client's
 -- (an async one yields while the command runs).

@@ -5,8 +5,8 @@
 -- text completion"). max_tokens has a per-model maximum there: Mistral 7B
 -- Instruct 8192, Mixtral 8x7B Instruct 4096, Mistral Large (2402) and
 -- Mistral Small 8192 (the variants, chosen by model id in
--- bedrock.schemas.families); other models have none checked.
-local S = require "bedrock.schemas"
+-- bedrock.policy.schemas.families); other models have none checked.
+local S = require "bedrock.policy.schemas"
 local str, text, enum, num, int, any = S.str, S.text, S.enum, S.num, S.int, S.any
 local arr, obj, map, union = S.arr, S.obj, S.map, S.union
 
