@@ -7,7 +7,7 @@ PKG_CONFIG  ?= pkg-config
 PREFIX      ?= /usr/local
 LIBDIR      ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUADIR      ?= $(PREFIX)/share/lua/$(LUA_VERSION)
-TESTDATA    ?= $(firstword $(wildcard ../shared/testdata /work/shared/testdata))
+TESTDATA    ?= test/data
 PYTHON      ?= python3
 # the emulator's python: Debian's has python3-h2 (HTTP/2); with another, emulator.py falls back
 # to /usr/lib/python3/dist-packages for h2 (see its load_h2), as the self-tests do
@@ -100,8 +100,7 @@ emulator:
 	$(EMU_PYTHON) spec/support/emulator.py --port $${PORT:-4566}
 
 # lua/bedrock/api/model.lua, the operations and shapes table, from the service model
-SERVICE_MODEL ?= $(firstword $(wildcard ../shared/models/bedrock-runtime/2023-09-30/service-2.json \
-                   /work/shared/models/bedrock-runtime/2023-09-30/service-2.json))
+SERVICE_MODEL ?= tools/model/bedrock-runtime/2023-09-30/service-2.json
 model:
 	$(PYTHON) tools/gen_model.py $(SERVICE_MODEL) > lua/bedrock/api/model.lua.tmp
 	mv lua/bedrock/api/model.lua.tmp lua/bedrock/api/model.lua

@@ -19,8 +19,7 @@ local function read(path)
 end
 
 local MODEL_PATH
-for _, cand in ipairs{ os.getenv("BEDROCK_SERVICE_MODEL") or "", "../shared/models/bedrock-runtime/2023-09-30/service-2.json",
-    "/work/shared/models/bedrock-runtime/2023-09-30/service-2.json" } do
+for _, cand in ipairs{ os.getenv("BEDROCK_SERVICE_MODEL") or "", "tools/model/bedrock-runtime/2023-09-30/service-2.json" } do
   if cand ~= "" and read(cand) then MODEL_PATH = cand break end
 end
 
@@ -33,7 +32,7 @@ describe("the service-model walk", function()
   local svc, S
 
   setup(function()
-    assert(MODEL_PATH, "the service model (../shared/models/bedrock-runtime/2023-09-30/service-2.json) is needed")
+    assert(MODEL_PATH, "the service model (tools/model/bedrock-runtime/2023-09-30/service-2.json) is needed")
     svc = cjson.decode(read(MODEL_PATH))
     S = svc.shapes
   end)

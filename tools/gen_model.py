@@ -4,7 +4,7 @@
     python3 tools/gen_model.py [path/to/service-2.json] > lua/bedrock/api/model.lua
 
 (`make model` does this.) The service model is botocore's JSON form of the Smithy model
-(../shared/models/bedrock-runtime/2023-09-30/service-2.json). The output is a plain Lua data
+(tools/model/bedrock-runtime/2023-09-30/service-2.json). The output is a plain Lua data
 table: for each operation the client exposes, its HTTP method and URI, its input shape and,
 for a streaming operation, the event-stream union; and every shape reachable from those
 inputs, with each member's wire name, its Lua (snake_case) name, its location (uri, header,
@@ -21,12 +21,7 @@ import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT = None
-for cand in (os.path.join(HERE, "..", "..", "shared", "models"), "/work/shared/models"):
-    p = os.path.join(cand, "bedrock-runtime", "2023-09-30", "service-2.json")
-    if os.path.exists(p):
-        DEFAULT = p
-        break
+DEFAULT = os.path.join(HERE, "model", "bedrock-runtime", "2023-09-30", "service-2.json")
 
 # Operations the generic request builder serves (HTTP/1.1, a JSON body). InvokeModelWithBidirectionalStream
 # sends an event-stream body over HTTP/2, signed event by event: it is written by hand.

@@ -747,7 +747,7 @@ class StreamCache:
 # --------------------------------------------------------------------------
 # Routes beyond invoke: Converse, ConverseStream, CountTokens, ApplyGuardrail,
 # InvokeGuardrailChecks and the async-invoke routes. Shapes follow the service model
-# (../shared/models/bedrock-runtime/2023-09-30/service-2.json).
+# (tools/model/bedrock-runtime/2023-09-30/service-2.json).
 
 ROUTES = [
     (re.compile(rb"^/model/([^/]+)/invoke$"), "POST", "invoke"),

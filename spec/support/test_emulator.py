@@ -384,14 +384,11 @@ class Base(unittest.TestCase):
 # --------------------------------------------------------------------------
 
 class TestSigV4Fixtures(unittest.TestCase):
-    """The emulator's canonical request against ../shared/testdata (when it is there)."""
+    """The emulator's canonical request against the SigV4 suite in test/data."""
 
     def cases(self, sub):
-        for root in (os.path.join(HERE, "..", "..", "..", "shared", "testdata"), "/work/shared/testdata"):
-            d = os.path.join(root, sub)
-            if os.path.isdir(d):
-                return [os.path.join(d, c) for c in sorted(os.listdir(d)) if os.path.isdir(os.path.join(d, c))]
-        self.skipTest("shared/testdata not found")
+        d = os.path.join(HERE, "..", "..", "test", "data", sub)
+        return [os.path.join(d, c) for c in sorted(os.listdir(d)) if os.path.isdir(os.path.join(d, c))]
 
     @staticmethod
     def parse(case):

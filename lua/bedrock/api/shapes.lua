@@ -1,5 +1,5 @@
 --- Requests from Lua parameters, driven by the service model (bedrock.api.model,
--- generated from ../shared/models by tools/gen_model.py).
+-- generated from tools/model by tools/gen_model.py).
 --
 -- Parameter names are snake_case in Lua; each is turned into its wire name
 -- by the shape it belongs to, recursively (messages, content blocks, tool
