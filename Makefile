@@ -79,7 +79,7 @@ test-lua: all
 
 test: deps all test-c test-emulator test-lua
 
-test-asan: deps build-asan/bedrock/core.so
+test-asan: deps all build-asan/bedrock/core.so
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	LUA_CPATH="$(CURDIR)/build-asan/?.so;;" $(LUA) /usr/bin/busted --exclude-tags=soak

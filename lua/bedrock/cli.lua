@@ -535,12 +535,14 @@ function verbs.chat(ctx)
   end
   local status = cli.EXIT.ok
   while true do
+    -- cleared before the prompt: a Ctrl-C typed once it shows must count
+    core.sigint_caught(true)
     if tty then
       ctx.stderr:write("> ")
       ctx.stderr:flush()
     end
-    core.sigint_caught(true)
-    local line = ctx.stdin:read("l")
+    local line
+    if not core.sigint_caught() then line = ctx.stdin:read("l") end
     if line == nil then
       if core.sigint_caught(true) then
         if tty then ctx.stderr:write("\n") end
