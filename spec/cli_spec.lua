@@ -384,6 +384,46 @@ describe("bedrock command", function()
     assert.is_nil(r.output:find("theta", 1, true))
   end)
 
+  it("Ctrl-C cuts a retry's wait short", function()
+    emu:scenario(NOVA, { fail_first = 5, fail_code = "ThrottlingException", retry_after = "20" })
+    local r = run_pty({ "converse", NOVA, "hello" }, { { sleep = 1 }, { send = "\3" }, { expect = "interrupted" } },
+      { AWS_MAX_ATTEMPTS = "3" })
+    assert.is_true(r.ok, r.output)
+    assert.equal(130, r.status, r.output)
+    assert.equal(1, #logged("converse"))   -- still waiting before the second attempt
+  end)
+
+  it("exits 2 on a bad configuration value from the environment", function()
+    local status, _, err = run({ "converse", NOVA, "hello" }, { env = { AWS_MAX_ATTEMPTS = "many" } })
+    assert.equal(2, status)
+    assert.matches("InvalidParameter", err, 1, true)
+    status, _, err = run{ "converse", NOVA, "hello", "--timeout", "soon" }
+    assert.equal(2, status)
+    assert.matches("--timeout must be a number", err, 1, true)
+  end)
+
+  it("runs the README's shell example as written (the emulator's URL put in)", function()
+    local f = assert(io.open(ROOT .. "/README.md", "rb"))
+    local text = f:read("a")
+    f:close()
+    local a = assert(text:find("## The bedrock command", 1, true))
+    local b = assert(text:find("## The local emulator", a, true))
+    local block = assert(text:sub(a, b):match("```sh\n(.-)```"))
+    block = block:gsub("http://127%.0%.0%.1:4566", emu.url)
+    local script = tmpname()
+    write_file(script, "set -e\nexport PATH=" .. quote(ROOT .. "/bin") .. ":$PATH\n" .. block)
+    local out = tmpname()
+    local ok = os.execute(string.format("cd / && env -i PATH=%s HOME=%s bash %s > %s 2>&1 < /dev/null",
+      quote(os.getenv("PATH")), quote(home), quote(script), quote(out)))
+    local printed = read_file(out)
+    assert.is_true(ok, printed)
+    assert.matches("You said: Hello!\n", printed, 1, true)
+    assert.matches('"text":"You said: Hi"', printed, 1, true)
+    assert.equal(1, #logged("count_tokens"))
+    assert.equal(1, #logged("stream"))
+    assert.equal(1, #logged("invoke"))
+  end)
+
   it("`bedrock emulator` starts the emulator, which answers an invoke", function()
     local base = tmpname()
     local port_file = base .. ".port"
