@@ -644,7 +644,9 @@ function verbs.emulator(ctx)
     python = f and "/usr/bin/python3" or "python3"
     if f then f:close() end
   end
-  local cmd = { shell_quote(python), shell_quote(script), "--port", tostring(port) }
+  -- exec: the shell system() starts becomes the emulator, so that Ctrl-C
+  -- (sent to the whole process group) cannot end the shell first
+  local cmd = { "exec", shell_quote(python), shell_quote(script), "--port", tostring(port) }
   if opts.quiet then cmd[#cmd + 1] = "--quiet" end
   for _, a in ipairs(ctx.passthrough) do cmd[#cmd + 1] = shell_quote(a) end
   -- system() ignores SIGINT in this process while the emulator runs: Ctrl-C
