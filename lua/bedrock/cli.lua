@@ -318,7 +318,11 @@ end
 -- raises cli.INTERRUPTED.
 local function watch_interrupts(client)
   local driver = rawget(client, "_driver") or rawget(client, "driver")
-  if type(driver) ~= "table" or type(driver.wait) ~= "function" then return end
+  if type(driver) ~= "table" or type(driver.wait) ~= "function" then
+    -- no waits to watch: rather than a Ctrl-C that nothing sees, the default (the process ends)
+    core.sigint_restore()
+    return
+  end
   local wait, sleep = driver.wait, driver.sleep
   driver.wait = function(...)
     wait(...)
@@ -670,9 +674,13 @@ function cli.main(argv, io_)
   local pre_json = false
   for _, a in ipairs(argv) do if a == "--json" then pre_json = true end end
   local out = new_output({ json = pre_json }, stdout, stderr)
-  if verb == nil or verb == "-h" or verb == "--help" then
+  if verb == nil then
+    stderr:write(HELP.main, "\n", GLOBAL_HELP)
+    return cli.EXIT.usage
+  end
+  if verb == "-h" or verb == "--help" then
     stdout:write(HELP.main, "\n", GLOBAL_HELP)
-    return verb and cli.EXIT.ok or cli.EXIT.usage
+    return cli.EXIT.ok
   end
   if verb == "--version" or verb == "version" then
     stdout:write("bedrock (lua-bedrock ", bedrock._VERSION, ", ", _VERSION, ")\n")
