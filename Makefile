@@ -26,7 +26,8 @@ CORE_HDR    := $(wildcard src/*.h)
 
 # Debian packages the build, the suite, the demo and the benchmarks need.
 DEB_PKGS    := gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
-               zlib1g-dev lua-cjson lua-busted luarocks curl python3 python3-h2 valgrind openssl procps
+               zlib1g-dev lua-cjson lua-busted luarocks curl python3 python3-h2 valgrind openssl procps \
+               git zip unzip lua-ldoc
 
 # .busted names lua5.4 for a plain `busted`; here $(LUA) runs it already, so no second process
 # (valgrind and the sanitizers would watch only the first one)
@@ -36,7 +37,7 @@ export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;./?.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
 .PHONY: all deps test test-c test-lua test-emulator demo bench install clean asan test-asan valgrind emulator \
-        model fuzz fuzz-deps fuzz-build fuzz-seeds soak
+        model fuzz fuzz-deps fuzz-build fuzz-seeds soak rock docs
 
 all: build/bedrock/core.so
 
@@ -174,6 +175,24 @@ install: all
 	install -m 0755 build/bedrock/core.so $(DESTDIR)$(LIBDIR)/bedrock/core.so
 	cd lua && find bedrock -name '*.lua' | while read -r f; do \
 	  install -D -m 0644 "$$f" "$(DESTDIR)$(LUADIR)/$$f" || exit 1; done
+
+# A source rock of the release rockspec, packed as `luarocks pack` packs it from the forge (a clone
+# of the tag, .git dropped), but from this checkout: a scratch bare clone of ROCK_REF (HEAD: what
+# is committed, not the work tree) tagged v$(ROCK_VERSION), and git told to fetch the rockspec's URL
+# from there. Then the rock is built into a scratch tree and every module is loaded from it alone.
+ROCK_VERSION ?= 0.1.0
+ROCK_REF     ?= HEAD
+ROCKSPEC     := rockspec/lua-bedrock-$(ROCK_VERSION)-1.rockspec
+ROCK_URL     := $(shell sed -n 's/^ *url = "git+\(.*\)",*$$/\1/p' $(ROCKSPEC) 2>/dev/null)
+rock:
+	rm -rf build/rock && mkdir -p build/rock
+	git clone -q --bare --no-hardlinks . build/rock/repo.git
+	git -C build/rock/repo.git tag -f v$(ROCK_VERSION) $$(git rev-parse $(ROCK_REF)) >/dev/null
+	cd build/rock && GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=url.$(CURDIR)/build/rock/repo.git.insteadOf \
+	  GIT_CONFIG_VALUE_0=$(ROCK_URL) luarocks --lua-version $(LUA_VERSION) pack $(CURDIR)/$(ROCKSPEC)
+	luarocks --lua-version $(LUA_VERSION) --tree $(CURDIR)/build/rock/tree build --deps-mode=none \
+	  build/rock/lua-bedrock-$(ROCK_VERSION)-1.src.rock
+	cd / && $(LUA) $(CURDIR)/tools/check_rock.lua $(CURDIR)/$(ROCKSPEC) $(CURDIR)/build/rock/tree
 
 clean:
 	rm -rf build build-asan
