@@ -300,7 +300,7 @@ local function creds_clean(creds)
 end
 
 -- The argument tables of core.sigv4_sign and engine:request, filled anew by
--- each Client:start and emptied of the request after the call (neither C
+-- each Client:_start and emptied of the request after the call (neither C
 -- function keeps them, and nothing between filling and calling yields).
 local sign_args, request_args = {}, {}
 
@@ -315,14 +315,14 @@ local function total_timeout_error(cfg)
 end
 
 --- The call's deadline (core.now() seconds) when total_timeout is set.
-function Client:deadline(started)
+function Client:_deadline(started)
   local t = self.config.total_timeout
   return t and started + t or nil
 end
 
 --- Sign and start one attempt of req, to end by `deadline` (core.now()
 -- seconds, or nil). Returns the transfer or nil, err.
-function Client:start(req, deadline)
+function Client:_start(req, deadline)
   if self.closed then return nil, errors.invalid("the client is closed") end
   local engine = self.driver.engine()
   local cfg = self.config
@@ -442,7 +442,7 @@ end
 -- to try again, or return false. The policy decides (retryable error,
 -- attempts left, quota); a retry that could not start before the call's
 -- deadline is not made.
-function Client:backoff(state, err, attempts, deadline)
+function Client:_backoff(state, err, attempts, deadline)
   local policy = self.retry
   local delay = policy:retry_delay(state, err, attempts)
   if not delay then return false end
@@ -455,16 +455,16 @@ function Client:backoff(state, err, attempts, deadline)
 end
 
 --- Run req to completion with retries: body, meta | nil, err.
-function Client:call(req)
+function Client:_call(req)
   local started = core.now()
-  local deadline = self:deadline(started)
+  local deadline = self:_deadline(started)
   local policy = self.retry
   local state  -- the retry state (policy:begin()), made once a retry is weighed
   local attempts = 0
   while true do
     attempts = attempts + 1
     policy:before_attempt(self.driver.sleep)
-    local x, err = self:start(req, deadline)
+    local x, err = self:_start(req, deadline)
     if not x then
       -- nothing was sent (no credentials, a bad parameter, the deadline)
       err.attempts = attempts
@@ -493,7 +493,7 @@ function Client:call(req)
     policy:after_attempt(err)
     err.attempts = attempts
     state = state or policy:begin()
-    if not self:backoff(state, err, attempts, deadline) then return nil, err end
+    if not self:_backoff(state, err, attempts, deadline) then return nil, err end
   end
 end
 
@@ -502,11 +502,11 @@ function Client:invoke_model(params)
   if not req then return nil, err end
   local admitted, berr = self.ledger:admit(req.model_id)
   if not admitted then return nil, berr end
-  local body, meta = self:call(req)
+  local body, meta = self:_call(req)
   if body ~= nil then
     local ledger = self.ledger
     if ledger.on_usage then
-      self:record_usage(req, meta.usage, meta)
+      self:_record_usage(req, meta.usage, meta)
     else
       ledger:add(req.model_id, meta.usage)  -- the same counts, no entry for a hook
     end
@@ -562,7 +562,7 @@ function Client:invoke_model_with_bidirectional_stream(params)
 end
 
 --- Add a call's usage to the ledger (and run the on_usage hook).
-function Client:record_usage(req, u, meta)
+function Client:_record_usage(req, u, meta)
   return self.ledger:record(req.model_id, u, { operation = req.operation,
     request_id = meta and meta.request_id, latency_ms = meta and meta.latency_ms })
 end

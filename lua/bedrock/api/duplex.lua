@@ -38,14 +38,14 @@ end
 
 --- One attempt: a new HTTP/2 stream and a new signing chain; the input of
 -- a failed attempt goes out again.
-function Duplex:open()
+function Duplex:_open()
   self.attempts = self.attempts + 1
   self.meta = nil
   self.client.retry:before_attempt(self.client.driver.sleep)
-  local x, err, seed, creds = self.client:start(self.req, self.deadline)
+  local x, err, seed, creds = self.client:_start(self.req, self.deadline)
   if not x then
     err.attempts = self.attempts
-    self:fail(err)
+    self:_fail(err)
     return
   end
   self.x = x
@@ -58,8 +58,8 @@ function Duplex:open()
   end
 end
 
-function Duplex:release()
-  Stream.release(self)
+function Duplex:_release()
+  Stream._release(self)
   if self.signer then
     self.signer:close()   -- wipes its copy of the secret
     self.signer = nil
@@ -68,15 +68,15 @@ end
 
 --- Once the service has accepted the session nothing is resent: a failure
 -- is the caller's.
-function Duplex:retry_or_fail(err)
+function Duplex:_retry_or_fail(err)
   if self.meta or not self.replay then
-    self:release()
+    self:_release()
     if not self.settled then self.client.retry:after_attempt(err) end
     err.attempts = self.attempts
-    self:fail(err)
+    self:_fail(err)
     return
   end
-  Stream.retry_or_fail(self, err)
+  Stream._retry_or_fail(self, err)
 end
 
 --- The accepted session's input is no longer kept for a retry.
@@ -98,10 +98,10 @@ end
 -- reader (its events, then how it ended), and the input gets nil, err; a
 -- session not yet accepted is retried when the policy allows (the input is
 -- resent), else failed. Returns send's results.
-function Duplex:input_refused(x)
+function Duplex:_input_refused(x)
   local err = ended_error(x)
   if accepted(x) then return nil, err end
-  self:retry_or_fail(err)
+  self:_retry_or_fail(err)
   if self.err then return nil, self.err end
   return true
 end
@@ -128,7 +128,7 @@ function Duplex:send(event)
     if accepted(x) then self.replay = nil else self.replay[#self.replay + 1] = bytes end
   end
   local pending = x:send(self.signer:chunk(bytes))
-  if not pending then return self:input_refused(x) end   -- a retry resends this event too
+  if not pending then return self:_input_refused(x) end   -- a retry resends this event too
   local driver = self.client.driver
   if pending >= SEND_HIGH_WATER then
     -- wait for room: libcurl takes the queue as HTTP/2 flow control allows
@@ -151,14 +151,14 @@ function Duplex:close_input()
   if self.input_closed then return true end
   self.input_closed = true
   local x = self.x
-  if not x:send(self.signer:finish()) or not x:send_end() then return self:input_refused(x) end
+  if not x:send(self.signer:finish()) or not x:send_end() then return self:_input_refused(x) end
   if self.client.driver.poke then self.client.driver.poke() end
   return true
 end
 
 function Duplex:close()
   self.closed = true
-  self:release()
+  self:_release()
 end
 Duplex.__close = Duplex.close
 Duplex.__gc = Duplex.close

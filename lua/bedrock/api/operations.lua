@@ -97,7 +97,7 @@ end
 
 function operations.install(Client)
   --- Build the request of an operation: req or nil, err (budget included).
-  function Client:prepare_operation(op_name, params)
+  function Client:_prepare_operation(op_name, params)
     local req, err = shapes.request(op_name, params)
     if not req then return nil, err end
     req.model_id = req.labels.modelId
@@ -113,28 +113,28 @@ function operations.install(Client)
     if not model.operations[op_name] then
       return nil, errors.invalid("unknown operation '" .. tostring(op_name) .. "'")
     end
-    local req, err = self:prepare_operation(op_name, params)
+    local req, err = self:_prepare_operation(op_name, params)
     if not req then return nil, err end
-    return self:call(req)
+    return self:_call(req)
   end
 
   local special = {}
 
   function special.Converse(self, params)
-    local req, err = self:prepare_operation("Converse", params)
+    local req, err = self:_prepare_operation("Converse", params)
     if not req then return nil, err end
-    local body, meta = self:call(req)
+    local body, meta = self:_call(req)
     if body ~= nil then
       local u = type(body) == "table" and usage.from_converse(body.usage)
       if u then meta.usage = u end
-      self:record_usage(req, meta.usage, meta)
+      self:_record_usage(req, meta.usage, meta)
     end
     return body, meta
   end
 
   function special.ConverseStream(self, params)
     local stream = require "bedrock.api.stream"
-    local req, err = self:prepare_operation("ConverseStream", params)
+    local req, err = self:_prepare_operation("ConverseStream", params)
     if req then
       req.stream = true
       req.events = model.shapes[model.operations.ConverseStream.stream]
