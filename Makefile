@@ -194,5 +194,15 @@ rock:
 	  build/rock/lua-bedrock-$(ROCK_VERSION)-1.src.rock
 	cd / && $(LUA) $(CURDIR)/tools/check_rock.lua $(CURDIR)/$(ROCKSPEC) $(CURDIR)/build/rock/tree
 
+# The API reference (LDoc, config.ld) into build/docs, then the check that no public name of
+# the live objects, no config key and no error code is missing from it (tools/check_docs.lua).
+docs: all
+	@rm -rf build/docs
+	@out=$$(ldoc .) || { echo "$$out"; exit 1; }; \
+	if echo "$$out" | grep -v '^reading configuration\|^output written' | grep .; then \
+	  echo "docs: ldoc warned"; exit 1; fi
+	$(LUA) tools/check_docs.lua build/docs
+	@echo "reference: build/docs/index.html"
+
 clean:
 	rm -rf build build-asan

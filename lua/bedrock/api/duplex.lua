@@ -15,6 +15,7 @@
 -- headers), a failure the retry policy allows opens a new session and sends
 -- again, re-signed, every input event sent so far; from then on failures
 -- are the caller's, like a stream's after its first event.
+-- @module bedrock.api.duplex
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
 local stream = require "bedrock.api.stream"
@@ -24,6 +25,10 @@ local encode_json = require("cjson").encode
 
 local duplex = {}
 
+--- A bidirectional session: a `bedrock.api.stream.Stream` with an input side. Its reads
+-- (`next`, the for loop, `get_meta`) are the stream's; `break`, `close()` and `<close>`
+-- reset the HTTP/2 stream.
+-- @type Duplex
 local Duplex = setmetatable({ __name = "bedrock.duplex" }, { __index = Stream })
 Duplex.__index = Duplex
 Duplex.__call = Stream.__call
@@ -38,6 +43,7 @@ end
 
 --- One attempt: a new HTTP/2 stream and a new signing chain; the input of
 -- a failed attempt goes out again.
+-- @local
 function Duplex:_open()
   self.attempts = self.attempts + 1
   self.meta = nil
@@ -68,6 +74,7 @@ end
 
 --- Once the service has accepted the session nothing is resent: a failure
 -- is the caller's.
+-- @local
 function Duplex:_retry_or_fail(err)
   if self.meta or not self.replay then
     self:_release()
@@ -98,6 +105,7 @@ end
 -- reader (its events, then how it ended), and the input gets nil, err; a
 -- session not yet accepted is retried when the policy allows (the input is
 -- resent), else failed. Returns send's results.
+-- @local
 function Duplex:_input_refused(x)
   local err = ended_error(x)
   if accepted(x) then return nil, err end
@@ -111,6 +119,8 @@ local SEND_HIGH_WATER = 64 * 1024
 --- Send one input event: a table (encoded as JSON) or a string (sent as is,
 -- the model's JSON). Returns true, or nil, err. Waits (yields, in the
 -- async client) only while 64 KiB of input are still queued.
+-- @tparam table|string event
+-- @return true, or nil, err
 function Duplex:send(event)
   local bytes = event
   if type(event) == "table" then
@@ -145,6 +155,7 @@ end
 
 --- End the input (the service's end-of-input envelope). The session's
 -- output still comes, to its end. Idempotent.
+-- @return true, or nil, err
 function Duplex:close_input()
   if self.err then return nil, self.err end
   if self.closed then return nil, errors.invalid("the session is closed") end
@@ -156,6 +167,7 @@ function Duplex:close_input()
   return true
 end
 
+--- Reset the session's HTTP/2 stream now (idempotent); the loop's closing value calls it.
 function Duplex:close()
   self.closed = true
   self:_release()

@@ -9,6 +9,8 @@
 -- Conventions as invoke_model: calls return body, meta | nil, err; the
 -- stream and the pager are for-loop iterators returning x, nil, nil, x that
 -- raise the error object, with :next() returning nil, err instead.
+-- The methods themselves are documented with the client (`bedrock.api.client.Client`).
+-- @module bedrock.api.operations
 local cjson = require "cjson"
 local errors = require "bedrock.errors"
 local model = require "bedrock.api.model"
@@ -28,10 +30,14 @@ local BUDGETED = { Converse = true, ConverseStream = true, StartAsyncInvoke = tr
 -- page_size is sent as the operation's limit member (maxResults).
 local PAGE_SIZE_MAX = 1000      -- ListAsyncInvokes' maxResults: 1-1000
 
+--- The pager of `Client:list_async_invokes`: a for loop over the items of every page
+-- (fetched as the loop needs them), raising the error object on failure.
+-- @type Pager
 local Pager = { __name = "bedrock.pager" }
 Pager.__index = Pager
 
 --- The next item across pages, nil at the end, or nil, err.
+-- @return the item (an `asyncInvokeSummaries` entry), or nil at the end, or nil, err
 function Pager:next()
   while true do
     if self.err then return nil, self.err end
@@ -87,6 +93,7 @@ function Pager:close() self.done, self.items = true, nil end
 Pager.__close = Pager.close
 
 --- The meta of the last page fetched (nil before the first).
+-- @treturn ?table meta
 function Pager:get_meta() return self.meta end
 
 function Pager:__tostring()
@@ -95,8 +102,11 @@ end
 
 -- ------------------------------------------------------------------ install
 
+--- Install the operations' methods on the client class.
+-- @local
 function operations.install(Client)
   --- Build the request of an operation: req or nil, err (budget included).
+  -- @local
   function Client:_prepare_operation(op_name, params)
     local req, err = shapes.request(op_name, params)
     if not req then return nil, err end
@@ -108,7 +118,9 @@ function operations.install(Client)
     return req
   end
 
-  --- Any non-streaming operation by its model name: body, meta | nil, err.
+  --- Any non-streaming operation by its model name: body, meta | nil, err
+  -- (documented with the client).
+  -- @local
   function Client:call_operation(op_name, params)
     if not model.operations[op_name] then
       return nil, errors.invalid("unknown operation '" .. tostring(op_name) .. "'")

@@ -12,11 +12,16 @@
 -- retry policy (bedrock.policy.retry) like a call. For the policy the attempt
 -- succeeded once the first event reaches the caller (or the stream ends
 -- cleanly without one).
+-- @module bedrock.api.stream
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
 
 local stream = {}
 
+--- A response stream (`Client:invoke_model_with_response_stream`, `Client:converse_stream`).
+-- In a for loop it yields each event and raises the error object on failure; `break`,
+-- `close()` and `<close>` abort the transfer at once.
+-- @type Stream
 local Stream = { __name = "bedrock.stream" }
 Stream.__index = Stream
 
@@ -28,6 +33,7 @@ local function client_module() return package.loaded["bedrock.api.client"] or re
 
 --- A stream, opened at once unless err. class and fields are for kinds of
 -- stream (bedrock.api.duplex): their metatable and state set before the open.
+-- @local
 function stream.new(client, req, err, class, fields)
   local self = fields or {}
   self.client, self.req, self.attempts, self.delivered = client, req, 0, 0
@@ -66,6 +72,7 @@ function Stream:_release()
 end
 
 --- The attempt under way succeeded, for the retry policy (once).
+-- @local
 function Stream:_settle()
   if not self.settled then
     self.settled = true
@@ -75,6 +82,7 @@ function Stream:_settle()
 end
 
 --- Either retry (nothing reached the caller yet) or fail with err.
+-- @local
 function Stream:_retry_or_fail(err)
   self:_release()
   err.attempts = self.attempts
@@ -157,6 +165,7 @@ end
 
 --- The next event: a decoded table (or the inner bytes with raw = true),
 -- nil at the clean end, or nil, err.
+-- @return the event, or nil at the clean end, or nil, err
 function Stream:next()
   -- The hot path: a message already queued on an open stream whose 2xx
   -- headers are in (meta is set only then; a failed or closed stream has
@@ -236,6 +245,7 @@ end
 -- service model names it (messageStart, contentBlockDelta, metadata...).
 -- Returns the event, nothing for an event type the model does not know
 -- (skipped, as the SDKs do), or nil, err.
+-- @local
 function Stream:_converse_event(etype, payload)
   local known = false
   for _, row in ipairs(self.req.events.members) do
@@ -285,6 +295,7 @@ end
 
 --- status, request_id, headers, usage (once the final metrics arrived),
 -- attempts: nil until the stream's response headers arrived.
+-- @treturn ?table meta
 function Stream:get_meta() return self.meta end
 
 stream.Stream = Stream   -- for bedrock.api.duplex, a stream with an input side
