@@ -27,7 +27,7 @@ CORE_HDR    := $(wildcard src/*.h)
 # Debian packages the build, the suite, the demo and the benchmarks need.
 DEB_PKGS    := gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
                zlib1g-dev lua-cjson lua-busted luarocks curl python3 python3-h2 valgrind openssl procps \
-               git zip unzip lua-ldoc
+               git zip unzip lua-ldoc lua-markdown
 
 # .busted names lua5.4 for a plain `busted`; here $(LUA) runs it already, so no second process
 # (valgrind and the sanitizers would watch only the first one)
