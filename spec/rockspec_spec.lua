@@ -58,6 +58,10 @@ describe("rockspecs", function()
     assert.are.same(scm.description, release.description)
   end)
 
+  it("carry the version the C core reports (bedrock._VERSION)", function()
+    assert.are.equal(require("bedrock")._VERSION .. "-1", release.version)
+  end)
+
   it("match the CHANGELOG's latest version and the LICENSE", function()
     local f = assert(io.open("CHANGELOG.md"))
     local changelog = f:read("a")
