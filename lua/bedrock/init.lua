@@ -98,7 +98,8 @@ bedrock.sigv4 = {
 
 --- Encode one event-stream message.
 -- @function eventstream.encode
--- @tparam table headers name = string value, or `{ type = "int"|"string"|"bool"|..., value = v }`
+-- @tparam table headers name = string value, or `{ type = t, value = v }` with t one of `true`, `false`,
+-- `byte`, `short`, `int`, `long`, `bytes`, `string`, `timestamp`, `uuid`
 -- @tparam string payload
 -- @treturn string the frame's bytes
 -- @raise when a header cannot be encoded
