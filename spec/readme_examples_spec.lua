@@ -42,13 +42,22 @@ local function examples(from, to)
   return out
 end
 
+-- a search path with its relative entries (.busted's lpath) made absolute
+local function absolute(path)
+  local cwd = assert(os.getenv("PWD"))
+  return (path:gsub("[^;]+", function(entry)
+    if entry:sub(1, 1) == "/" then return entry end
+    return cwd .. "/" .. entry:gsub("^%./", "")
+  end))
+end
+
 -- run code in a child lua5.4 with the environment a user would give to reach the emulator
 local function run_as_user(emu, code)
   local home = child.tmpdir()
   local script = home .. "/example.lua"
   child.write(script, code)
   local env = {
-    PATH = os.getenv("PATH"), LUA_PATH = package.path, LUA_CPATH = package.cpath, HOME = home,
+    PATH = os.getenv("PATH"), LUA_PATH = absolute(package.path), LUA_CPATH = absolute(package.cpath), HOME = home,
     AWS_ENDPOINT_URL = emu.url, AWS_EC2_METADATA_DISABLED = "true",
     AWS_ACCESS_KEY_ID = emulator.credentials.access_key_id,
     AWS_SECRET_ACCESS_KEY = emulator.credentials.secret_access_key,
