@@ -68,4 +68,34 @@ describe("core.spawn_shell", function()
     collectgarbage()
     assert.are.equal(0, running())
   end)
+  it("with stdin = true, takes input through :write and gives stdout back line by line", function()
+    local p = assert(core.spawn_shell("while read -r l; do echo \"got:$l\"; done; echo bye", { stdin = true }))
+    assert.are.equal(9, p:write("one\ntwo\r\n"))
+    local lines = {}
+    local t0 = core.now()
+    while #lines < 2 do
+      assert(core.now() - t0 < 10, "no output")
+      p:poll(20)
+      local l = p:read_line()
+      while l do lines[#lines + 1] = l; l = p:read_line() end
+    end
+    assert.are.same({ "got:one", "got:two" }, lines)   -- a CR before the newline goes too
+    assert.is_nil(p:read_line())                       -- nothing half-read is handed out
+    p:close_stdin()
+    assert.are.same({ "exit", 0 }, { finish(p) })
+    assert.are.equal("bye", p:read_line())
+    local ok, err = p:write("late")
+    assert.is_nil(ok)
+    assert.are.equal("stdin is closed", err)
+    p:close()
+  end)
+
+  it("a write to a child that has gone fails with an error, not SIGPIPE", function()
+    local p = assert(core.spawn_shell("exit 3", { stdin = true }))
+    assert.are.same({ "exit", 3 }, { finish(p) })
+    local ok, err = p:write(string.rep("x", 200000))
+    assert.is_nil(ok)
+    assert.matches("pipe", err)
+    p:close()
+  end)
 end)
