@@ -14,7 +14,9 @@
 -- thinking blocks keep their signatures.
 --
 -- Tool use: a reply that asks for tools leaves tool uses pending; answer
--- each with conv:tool_result(id, result) before the next send. Trimming
+-- each with conv:tool_result(id, result) before the next send. Or declare
+-- tools (conv:add_tool, conv:add_mcp, or tools = {...}) and let conv:run
+-- answer them (bedrock.tools.loop). Trimming
 -- (max_context_tokens) drops the oldest turns, only ever starting the kept
 -- history at a user turn that carries no tool results, so a tool use and
 -- its result are dropped together and the system prompt is always kept.
@@ -26,6 +28,7 @@
 -- 1600 per image or document, plus 4 per turn.
 local cjson = require "cjson"
 local errors = require "bedrock.errors"
+local tools_loop = require "bedrock.tools.loop"
 
 local conversation = {}
 
@@ -166,9 +169,10 @@ local function default_api(model_id)
 end
 
 local new_keys = { model_id = true, system = true, max_context_tokens = true, api = true, max_tokens = true,
-  params = true, anthropic_version = true }
+  params = true, anthropic_version = true, tools = true }
 
---- bedrock.conversation{ model_id, system, max_context_tokens, api, max_tokens, params, anthropic_version }
+--- bedrock.conversation{ model_id, system, max_context_tokens, api, max_tokens, params, anthropic_version,
+-- tools = { {name, description, input_schema, handler}, ... } }
 -- params: fields added to every request (invoke: body fields such as
 -- temperature, tools, thinking; converse: call parameters such as
 -- inference_config, tool_config, additional_model_request_fields).
@@ -197,7 +201,10 @@ function conversation.new(opts)
   if opts.params ~= nil and type(opts.params) ~= "table" then
     error(invalid("conversation option 'params' must be a table"), 2)
   end
-  return setmetatable({
+  if opts.tools ~= nil and type(opts.tools) ~= "table" then
+    error(invalid("conversation option 'tools' must be a list of tools"), 2)
+  end
+  local conv = setmetatable({
     model_id = opts.model_id,
     system = opts.system,
     api = api,
@@ -211,7 +218,14 @@ function conversation.new(opts)
     system_tokens = estimate_text(opts.system),
     usage = { input_tokens = 0, output_tokens = 0, calls = 0 },
     trimmed = 0,           -- messages dropped by trimming so far
+    tools = {},            -- declared tools (conv:add_tool), in order
+    tool_index = {},       -- tool_index[name]: the tool
   }, Conversation)
+  for _, t in ipairs(opts.tools or {}) do
+    local ok, err = pcall(conv.add_tool, conv, t)
+    if not ok then error(err, 2) end
+  end
+  return conv
 end
 
 function Conversation:__tostring()
@@ -413,7 +427,9 @@ function Conversation:request(opts)
       self.params), opts.params)
     if self.system and self.system ~= "" then body.system = self.system end
     body.messages = self.history
-    return { model_id = self.model_id, body = body, validate = opts.validate }
+    local req = { model_id = self.model_id, body = body, validate = opts.validate }
+    tools_loop.attach(self, req)
+    return req
   end
   local req = merge(merge({}, self.params), opts.params)
   local ic = merge({}, req.inference_config)
@@ -422,6 +438,7 @@ function Conversation:request(opts)
   req.model_id = self.model_id
   req.messages = self.history
   if self.system and self.system ~= "" then req.system = { { text = self.system } } end
+  tools_loop.attach(self, req)
   return req
 end
 
@@ -777,6 +794,7 @@ function conversation.from_json(s)
   return conv
 end
 
+tools_loop.install(Conversation)
 conversation.Conversation = Conversation
 
 return setmetatable(conversation, {
