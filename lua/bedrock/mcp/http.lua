@@ -59,6 +59,7 @@ local function post(self, server, text, timeout)
     return nil, server.closed_err
   end
   local ctype = (resp.headers["content-type"] or ""):lower()
+  self.last_content_type = ctype
   local docs = {}
   if ctype:find("text/event-stream", 1, true) then
     docs = transport.sse_events(resp.body or "")
