@@ -94,4 +94,22 @@ describe("README examples", function()
     assert.matches("anthropic.claude-3-sonnet-20240229-v1:0\tConverse\t1\t3\t", out, 1, true)
     assert.matches("\n4\t", out, 1, true)
   end)
+  it("runs the Lua tool example", function()
+    local blocks = examples("### Tools that run themselves", "### MCP servers")
+    assert.are.equal(1, #blocks)
+    emu:scenario("us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+      { tool_rounds = { { name = "add", input = { a = 2, b = 3 } } } })
+    local out = run(blocks[1])
+    assert.are.equal("Tool results: 5\t2\tend_turn\nadd\t2\t3\t5", out)
+  end)
+
+  it("runs the MCP example with server-everything", function()
+    local blocks = examples("### MCP servers", "## Converse, tokens")
+    assert.are.equal(1, #blocks)
+    emu:scenario("us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+      { tool_rounds = { { name = "echo", input = { message = "hello" } } } })
+    local out = run(blocks[1])
+    assert.are.equal("mcp-servers/everything\t2025-11-25\nThe sum of 2 and 3 is 5.\n"
+      .. "echo\tTool results: Echo: hello", out)
+  end)
 end)

@@ -102,14 +102,7 @@ end
 
 -- ------------------------------------------------------------- running
 
-local function message_of(e)
-  if type(e) == "string" then return e end
-  if errors.is(e) then return tostring(e) end
-  if type(e) == "table" and type(e.message) == "string" then return e.message end
-  return tostring(e)
-end
-
--- The handler's own copy of the input; JSON numbers without a fraction
+-- A copy of the model's input (the step's, and the handler's own); JSON numbers without a fraction
 -- (lua-cjson decodes every number as a float) become integers.
 local function deep_copy(v)
   if type(v) == "number" then return math.tointeger(v) or v end
@@ -119,16 +112,23 @@ local function deep_copy(v)
   return setmetatable(out, getmetatable(v))
 end
 
+local function message_of(e)
+  if type(e) == "string" then return e end
+  if errors.is(e) then return tostring(e) end
+  if type(e) == "table" and type(e.message) == "string" then return e.message end
+  return tostring(e)
+end
+
 -- Run one tool use to its step record: { id, name, input, turn, result |
 -- error, is_error, started, elapsed }. Never raises.
 local function run_one(conv, use, ctx, on_tool)
-  local step = { id = use.id, name = use.name, input = use.input, turn = ctx.turn, started = core.now() }
+  local step = { id = use.id, name = use.name, input = deep_copy(use.input), turn = ctx.turn, started = core.now() }
   if on_tool then pcall(on_tool, "start", step) end
   local tool = conv.tool_index[use.name]
   if not tool then
     step.error = "unknown tool '" .. tostring(use.name) .. "'"
   else
-    local input = use.input
+    local input = step.input
     if input == nil then input = {} end
     local ok, why = schema.check(tool.input_schema, input)
     if not ok then
