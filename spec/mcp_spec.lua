@@ -26,6 +26,7 @@ describe("bedrock.mcp over stdio with server-everything", function()
   teardown(function() server:close() end)
 
   it("negotiates the current protocol revision and knows the server", function()
+    assert.are.equal(mcp, bedrock.mcp)
     assert.are.equal("2025-11-25", server.protocol_version)
     assert.are.equal("mcp-servers/everything", server.info.name)
     assert.is_table(server.capabilities.tools)

@@ -42,8 +42,8 @@ bedrock.eventstream = {
 }
 
 -- bedrock.conversation{ ... } and bedrock.conversation.from_json(s): the
--- module (~45 KiB of Lua heap) is loaded on first use.
-local lazy_fields = { conversation = "bedrock.conversation" }
+-- module (~45 KiB of Lua heap) is loaded on first use; so is bedrock.mcp.
+local lazy_fields = { conversation = "bedrock.conversation", mcp = "bedrock.mcp" }
 setmetatable(bedrock, { __index = function(t, k)
   local name = lazy_fields[k]
   if not name then return nil end

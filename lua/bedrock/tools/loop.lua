@@ -121,9 +121,15 @@ end
 
 -- Run one tool use to its step record: { id, name, input, turn, result |
 -- error, is_error, started, elapsed }. Never raises.
+local function notify(on_tool, phase, step)
+  if not on_tool then return end
+  local ok, err = pcall(on_tool, phase, step)
+  if not ok then step.on_tool_error = message_of(err) end   -- kept, not raised: the loop must go on
+end
+
 local function run_one(conv, use, ctx, on_tool)
   local step = { id = use.id, name = use.name, input = deep_copy(use.input), turn = ctx.turn, started = core.now() }
-  if on_tool then pcall(on_tool, "start", step) end
+  notify(on_tool, "start", step)
   local tool = conv.tool_index[use.name]
   if not tool then
     step.error = "unknown tool '" .. tostring(use.name) .. "'"
@@ -149,7 +155,7 @@ local function run_one(conv, use, ctx, on_tool)
   end
   if step.error then step.is_error = true end
   step.elapsed = core.now() - step.started
-  if on_tool then pcall(on_tool, "done", step) end
+  notify(on_tool, "done", step)
   return step
 end
 
@@ -180,7 +186,7 @@ local function run_all(conv, uses, ctx, opts)
       steps[i] = { id = t.use.id, name = t.use.name, input = t.use.input, turn = ctx.turn, started = t.started,
         elapsed = core.now() - t.started, is_error = true, timed_out = true,
         error = string.format("tool '%s' timed out after %g s", tostring(t.use.name), t.limit) }
-      if opts.on_tool then pcall(opts.on_tool, "done", steps[i]) end
+      notify(opts.on_tool, "done", steps[i])
     end
   end
   return steps
@@ -196,7 +202,8 @@ local function answer(conv, steps)
     elseif type(content) ~= "string" and type(content) ~= "table" then
       content = tostring(content)
     end
-    conv:tool_result(step.id, content, { is_error = step.is_error })
+    -- a model that repeats a tool use id gets one answer for it: the first
+    pcall(conv.tool_result, conv, step.id, content, { is_error = step.is_error })
   end
 end
 
