@@ -119,14 +119,14 @@ local function message_of(e)
   return tostring(e)
 end
 
--- Run one tool use to its step record: { id, name, input, turn, result |
--- error, is_error, started, elapsed }. Never raises.
 local function notify(on_tool, phase, step)
   if not on_tool then return end
   local ok, err = pcall(on_tool, phase, step)
   if not ok then step.on_tool_error = message_of(err) end   -- kept, not raised: the loop must go on
 end
 
+-- Run one tool use to its step record: { id, name, input, turn, result |
+-- error, is_error, started, elapsed }. Never raises.
 local function run_one(conv, use, ctx, on_tool)
   local step = { id = use.id, name = use.name, input = deep_copy(use.input), turn = ctx.turn, started = core.now() }
   notify(on_tool, "start", step)
@@ -176,14 +176,16 @@ local function run_all(conv, uses, ctx, opts)
       task = scheduler.spawn(run_one, conv, use, ctx, opts.on_tool) }
   end
   for i, t in ipairs(tasks) do
-    while not t.task:is_done() and not (t.limit and core.now() - t.started >= t.limit) do
-      scheduler.sleep(0.002)
+    if not t.limit then
+      t.task:wait()
+    else
+      while not t.task:is_done() and core.now() - t.started < t.limit do scheduler.sleep(0.002) end
     end
     if t.task:is_done() then
       steps[i] = t.task:wait()
     else
       t.task.joined = true   -- abandoned: nothing it does later may fail the run
-      steps[i] = { id = t.use.id, name = t.use.name, input = t.use.input, turn = ctx.turn, started = t.started,
+      steps[i] = { id = t.use.id, name = t.use.name, input = deep_copy(t.use.input), turn = ctx.turn, started = t.started,
         elapsed = core.now() - t.started, is_error = true, timed_out = true,
         error = string.format("tool '%s' timed out after %g s", tostring(t.use.name), t.limit) }
       notify(opts.on_tool, "done", steps[i])
