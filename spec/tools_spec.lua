@@ -241,9 +241,9 @@ describe("conv:run against the emulator", function()
 
   it("runs one reply's tool uses concurrently as tasks in the async client, with a timeout per call", function()
     emu:scenario(CLAUDE, { tool_rounds = { { uses = {
-      { name = "wait", input = { s = 0.2, tag = "a" } },
-      { name = "wait", input = { s = 0.2, tag = "b" } },
-      { name = "wait", input = { s = 1.0, tag = "slow" } },
+      { name = "wait", input = { s = 0.05, tag = "a" } },
+      { name = "wait", input = { s = 0.05, tag = "b" } },
+      { name = "wait", input = { s = 1.5, tag = "slow" } },
     } } } })
     local log = {}
     local aclient = bedrock.async_client(emu:config())
@@ -257,12 +257,12 @@ describe("conv:run against the emulator", function()
           return input.tag .. " done"
         end } } }
       conv:user("wait for it")
-      return conv:run(aclient, { timeout = 0.5 })
+      return conv:run(aclient, { timeout = 1 })
     end)
     assert.is_table(reply, tostring(run))
     -- all three started before any ended: they ran side by side
     assert.are.same({ "start a", "start b", "start slow" }, { log[1], log[2], log[3] })
-    assert.are.equal("Tool results: a done | b done | error: tool 'wait' timed out after 0.5 s", reply.text)
+    assert.are.equal("Tool results: a done | b done | error: tool 'wait' timed out after 1 s", reply.text)
     assert.is_true(run.steps[3].timed_out)
     assert.are.equal(2, aclient:usage().total.requests)
   end)

@@ -66,25 +66,23 @@ local function post(self, server, text, timeout)
   elseif resp.body and resp.body:find("%S") then
     docs = { resp.body }
   end
-  local any = false
   for _, d in ipairs(docs) do
     local ok, msg = pcall(cjson.decode, d)
-    if ok and type(msg) == "table" then
-      any = true
-      server:dispatch(msg)
-    end
-  end
-  if resp.status >= 400 and not any then
-    return nil, errors.new{ code = "McpError", status = resp.status,
-      message = string.format("%s: HTTP %d: %s", server.name, resp.status,
-        (resp.body or ""):sub(1, 200):gsub("%s+", " ")) }
+    if ok and type(msg) == "table" then server:dispatch(msg) end
   end
   return resp
+end
+
+local function http_error(server, resp)
+  return errors.new{ code = "McpError", status = resp.status,
+    message = string.format("%s: HTTP %d: %s", server.name, resp.status,
+      ((resp.body or ""):sub(1, 200):gsub("%s+", " "))) }
 end
 
 function Http:send(server, text)
   local resp, err = post(self, server, text)
   if not resp then return nil, err end
+  if resp.status >= 400 then return nil, http_error(server, resp) end
   return true
 end
 
@@ -98,6 +96,7 @@ function Http:request(server, text, id, timeout)
   end
   local reply = server.responses[id]
   if reply then return reply end
+  if resp.status >= 400 then return nil, http_error(server, resp) end
   return nil, mcp_protocol(server, "HTTP " .. tostring(resp.status) .. " carried no answer to request " .. id)
 end
 

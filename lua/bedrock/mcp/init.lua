@@ -108,8 +108,9 @@ function Server:request(method, params, opts)
   self.pending[id] = nil
   self.responses[id] = nil
   if not reply then
-    if err and err.code == "TimeoutError" and not self.closed_err then
-      self:notify("notifications/cancelled", { requestId = id, reason = "timed out" })
+    if err and err.code == "TimeoutError" then
+      err.method = method
+      if not self.closed_err then self:notify("notifications/cancelled", { requestId = id, reason = "timed out" }) end
     end
     return nil, err
   end

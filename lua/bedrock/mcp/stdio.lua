@@ -106,7 +106,7 @@ function Stdio:request(server, text, id, timeout)
     if reply then return reply end
     if state == "exited" then return nil, gone(self, server) end
     if core.now() >= deadline then
-      return nil, errors.new{ code = "TimeoutError", phase = "read", method = server.last_method,
+      return nil, errors.new{ code = "TimeoutError", phase = "read",
         message = string.format("%s: no answer to request %d within %g s", server.name, id, timeout) }
     end
     if async then scheduler.sleep(0.005) end
