@@ -240,6 +240,27 @@ describe("bedrock.mcp over Streamable HTTP with server-everything", function()
     assert.are.equal("The sum of 20 and 22 is 42.", text)
   end)
 
+  it("reads application/json replies too; a server gone mid-session gives ConnectionError", function()
+    local jurl, jproc = support.start_http(true)
+    local s = assert(mcp.connect{ url = jurl })
+    assert.are.equal("Echo: json", assert(s:call("echo", { message = "json" })).content[1].text)
+    assert.are.equal("application/json", s.transport.last_content_type:match("^[^;]+"))
+    local none, err = s:request("no/such/method")
+    assert.is_nil(none)
+    assert.are.equal(-32601, err.rpc_code)
+    jproc:close()
+    local r, cerr = s:call("echo", { message = "anyone?" })
+    assert.is_nil(r)
+    assert.are.equal("ConnectionError", cerr.code)
+    s:close()
+  end)
+
+  it("gives ConnectionError for an endpoint that is not there", function()
+    local s, err = mcp.connect{ url = "http://127.0.0.1:1/mcp", timeout = 5 }
+    assert.is_nil(s)
+    assert.are.equal("ConnectionError", err.code)
+  end)
+
   it("reads an SSE body's events", function()
     local events = require("bedrock.mcp.http").sse_events("event: message\nid: 1\ndata: {\"a\":1}\n\n"
       .. "data: {\"b\":\r\ndata: 2}\r\n\r\n: a comment\n\n")

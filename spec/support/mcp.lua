@@ -28,9 +28,9 @@ function support.fake(extra)
 end
 
 --- server-everything's Streamable HTTP server on 127.0.0.1: its url, and the
--- process (close it to stop the server).
-function support.start_http()
-  local p = assert(core.spawn_shell("exec node '" .. dir .. "/mcp_http.mjs' '" .. dist
+-- process (close it to stop the server). json: replies as application/json.
+function support.start_http(json)
+  local p = assert(core.spawn_shell((json and "MCP_JSON_RESPONSE=1 " or "") .. "exec node '" .. dir .. "/mcp_http.mjs' '" .. dist
     .. "/transports/streamableHttp.js'", { stdin = true }))
   local t0, port = core.now(), nil
   while not port do
