@@ -141,14 +141,20 @@ void spawn_consume(struct spawn_proc *p, size_t n)
   p->out.len -= n;
 }
 
-/* Drain one pipe into b (up to max; the rest is read and dropped). */
-static void drain(int *fd, struct spawn_buf *b, size_t max, int *over)
+/* Drain one pipe into b (up to max; the rest is read and dropped, or with
+** tail the oldest bytes are, half of max at a time). */
+static void drain(int *fd, struct spawn_buf *b, size_t max, int *over, int tail)
 {
   char chunk[4096];
   for(;;) {
     ssize_t n = read(*fd, chunk, sizeof(chunk));
     if(n > 0) {
       size_t keep = (size_t)n;
+      if(tail && b->len + keep > max) {
+        size_t drop = b->len < max / 2 ? b->len : max / 2;
+        memmove(b->p, b->p + drop, b->len - drop);
+        b->len -= drop;
+      }
       if(b->len + keep > max) {
         keep = max - b->len;
         if(over)
@@ -233,9 +239,10 @@ enum spawn_state spawn_poll(struct spawn_proc *p, int timeout_ms)
     poll(NULL, 0, timeout_ms < 10 ? timeout_ms : 10);
   }
   if(p->out_fd >= 0)
-    drain(&p->out_fd, &p->out, p->out_max ? p->out_max : SPAWN_MAX_STDOUT, &p->too_much);
+    drain(&p->out_fd, &p->out, p->out_max ? p->out_max : SPAWN_MAX_STDOUT, &p->too_much, 0);
   if(p->err_fd >= 0)
-    drain(&p->err_fd, &p->err, SPAWN_MAX_STDERR, NULL);
+    /* a long-lived child (SPAWN_STDIN) keeps its latest stderr, not its first */
+    drain(&p->err_fd, &p->err, SPAWN_MAX_STDERR, NULL, p->out_max == SPAWN_MAX_PENDING);
   if(p->out_fd < 0 && p->err_fd < 0)
     reap(p, WNOHANG);
   return p->exited && p->out_fd < 0 && p->err_fd < 0 ? SPAWN_EXITED : SPAWN_RUNNING;

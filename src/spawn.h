@@ -8,7 +8,7 @@
 #include <sys/types.h>
 
 #define SPAWN_MAX_STDOUT (1u << 20)   /* more is an error (SPAWN_TOO_MUCH) */
-#define SPAWN_MAX_STDERR (64u * 1024u) /* more is dropped */
+#define SPAWN_MAX_STDERR (64u * 1024u) /* more is dropped (with SPAWN_STDIN: the oldest) */
 #define SPAWN_MAX_PENDING (16u << 20) /* with SPAWN_STDIN: unread stdout beyond this is an error */
 
 /* spawn_shell flags */
