@@ -73,6 +73,17 @@ describe("bedrock.mcp over stdio with server-everything", function()
     assert.is_true(server:ping())
   end)
 
+  it("gets a prompt with arguments and lists resource templates", function()
+    local p = assert(server:prompt("args-prompt", { city = "Lyon", state = "Rhone" }))
+    assert.are.equal("What's weather in Lyon, Rhone?", p.messages[1].content.text)
+    local none, err = server:prompt("args-prompt")             -- city is required
+    assert.is_nil(none)
+    assert.are.equal("McpError", err.code)
+    local templates = assert(server:resource_templates())
+    assert.is_true(#templates > 0)
+    assert.is_string(templates[1].uriTemplate)
+  end)
+
   it("turns a JSON-RPC error into an error object with the code, and goes on", function()
     local r, err = server:request("no/such/method")
     assert.is_nil(r)
