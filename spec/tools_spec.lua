@@ -330,6 +330,23 @@ describe("conv:add_mcp", function()
     end)
   end
 
+  it("calls MCP tools of one reply concurrently from an async client", function()
+    emu:scenario(CLAUDE, { tool_rounds = { { uses = {
+      { name = "echo", input = { message = "first" } },
+      { name = "get-sum", input = { a = 1, b = 41 } },
+    } } } })
+    local aclient = bedrock.async_client(emu:config())
+    local reply, run = bedrock.run(function()
+      local conv = bedrock.conversation{ model_id = CLAUDE, api = "converse" }
+      assert(conv:add_mcp(server, { only = { "echo", "get-sum" } }))
+      conv:user("both at once")
+      return conv:run(aclient, { timeout = 30 })
+    end)
+    assert.is_table(reply, tostring(run))
+    assert.are.equal("Tool results: Echo: first | The sum of 1 and 41 is 42.", reply.text)
+    assert.are.equal(2, #run.steps)
+  end)
+
   it("prefixes the names of a second server's tools that collide", function()
     local fake = assert(mcp.connect(support.fake()))
     emu:scenario(CLAUDE, { tool_rounds = { { uses = {
