@@ -12,7 +12,6 @@
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
 local scheduler = require "bedrock.transport.scheduler"
-local schema = require "bedrock.tools.schema"
 
 local loop = {}
 
@@ -136,7 +135,7 @@ local function run_one(conv, use, ctx, on_tool)
   else
     local input = step.input
     if input == nil then input = {} end
-    local ok, why = schema.check(tool.input_schema, input)
+    local ok, why = require("bedrock.tools.schema").check(tool.input_schema, input)
     if not ok then
       step.error = "invalid input for tool '" .. tool.name .. "': " .. why
     else
