@@ -7,6 +7,7 @@ PKG_CONFIG  ?= pkg-config
 PREFIX      ?= /usr/local
 LIBDIR      ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUADIR      ?= $(PREFIX)/share/lua/$(LUA_VERSION)
+BINDIR      ?= $(PREFIX)/bin
 TESTDATA    ?= test/data
 PYTHON      ?= python3
 # the emulator's python: Debian's has python3-h2 (HTTP/2); with another, emulator.py falls back
@@ -24,7 +25,7 @@ ALL_CFLAGS  := -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC -fvisi
 LIBS        := $(shell $(PKG_CONFIG) --libs libcurl libcrypto zlib 2>/dev/null)
 LIBFLAG     ?= -shared
 
-CORE_SRC    := src/sigv4.c src/eventstream.c src/transport.c src/spawn.c src/lbedrock.c
+CORE_SRC    := src/sigv4.c src/eventstream.c src/transport.c src/spawn.c src/sigint.c src/lbedrock.c
 CORE_HDR    := $(wildcard src/*.h)
 
 # Debian packages the build, the suite, the demo and the benchmarks need.
@@ -87,7 +88,7 @@ test-lua: all
 
 test: deps all test-c test-emulator test-lua
 
-test-asan: deps build-asan/bedrock/core.so
+test-asan: deps all build-asan/bedrock/core.so
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	LUA_CPATH="$(CURDIR)/build-asan/?.so;;" $(LUA) /usr/bin/busted --exclude-tags=soak
@@ -179,6 +180,9 @@ install: all
 	install -m 0755 build/bedrock/core.so $(DESTDIR)$(LIBDIR)/bedrock/core.so
 	cd lua && find bedrock -name '*.lua' | while read -r f; do \
 	  install -D -m 0644 "$$f" "$(DESTDIR)$(LUADIR)/$$f" || exit 1; done
+	@# the bedrock command, and the emulator it starts (found beside bedrock/cli.lua)
+	install -D -m 0644 spec/support/emulator.py $(DESTDIR)$(LUADIR)/bedrock/emulator.py
+	install -D -m 0755 bin/bedrock $(DESTDIR)$(BINDIR)/bedrock
 
 clean:
 	rm -rf build build-asan
