@@ -246,7 +246,8 @@ function mcp.connect(opts)
       if type(opts.args) ~= "table" then return nil, errors.invalid("mcp.connect option 'args' must be a list") end
       for _, a in ipairs(opts.args) do line = line .. " " .. shell_quote(a) end
     end
-    self.name = opts.name or opts.command:match("([^/%s]+)%s*$") or "mcp"
+    -- by default the program's name: "node", "npx", "my-server"
+    self.name = opts.name or (opts.command:match("^%s*['\"]?([^%s'\"]+)") or "mcp"):match("([^/]*)$")
     self.transport, terr = require("bedrock.mcp.stdio").open(line)
   elseif type(opts.url) == "string" and opts.url:match("^https?://") then
     self.name = opts.name or opts.url

@@ -27,7 +27,7 @@ local function gone(self, server)
   if server.closed_err then return server.closed_err end
   local _, how, code = self.proc:poll(0)
   local _, stderr = self.proc:output()
-  stderr = stderr:gsub("%s+$", "")
+  stderr = stderr:gsub("%s+$", ""):gsub("%s*\n%s*", " | ")   -- one line
   if #stderr > 500 then stderr = "..." .. stderr:sub(-500) end
   local status = how and (how == "signal" and "killed by signal " or "exit status ") .. tostring(code)
     or "its output closed"

@@ -222,7 +222,7 @@ local function turn(conv, client, opts)
       local ok, cerr = pcall(opts.on_event, ev)
       if not ok then
         s:close()
-        return nil, errors.new{ code = "CallbackError", message = "on_event raised: " .. message_of(cerr) }
+        return nil, errors.new{ code = "CallbackError", cause = cerr, message = "on_event raised: " .. message_of(cerr) }
       end
     end
   end
