@@ -401,6 +401,20 @@ describe("bedrock command", function()
       assert.same({ { name = "echo", is_error = false } }, doc.tools)
     end)
 
+    it("--mcp: Ctrl-C during a tool loop's reply stops the turn, and the chat goes on", function()
+      local fake = "lua5.4 " .. quote(ROOT .. "/spec/support/mcp_fake.lua")
+      emu:scenario(CLAUDE, { event_delay_ms = 300, tool_rounds = { { name = "echo", input = { message = "x" },
+        text = "one two three four five six seven eight" } } })
+      local r = run_pty({ "chat", CLAUDE, "--mcp", fake }, {
+        { expect = "> " }, { send = "go\r" }, { expect = "one" }, { send = "\3" },
+        { expect = "(reply interrupted)" }, { expect = "> " }, { send = "\4" },
+      })
+      assert.is_true(r.ok, r.output)
+      assert.equal(0, r.status, r.output)
+      assert.is_nil(r.output:find("eight", 1, true))
+      assert.is_nil(r.output:find("[echo]", 1, true))
+    end)
+
     it("--mcp: a server that dies mid-call is an error result and the chat goes on; a bad command fails", function()
       local fake = "lua5.4 " .. quote(ROOT .. "/spec/support/mcp_fake.lua")
       emu:scenario(CLAUDE, { tool_rounds = { { name = "die", input = {} } } })
