@@ -105,6 +105,9 @@ describe("bedrock.mcp over stdio with server-everything", function()
     assert.are.equal("InvalidParameter", err.code)
     s, err = mcp.connect{ command = "true", colour = "blue" }
     assert.matches("unknown mcp.connect option 'colour'", err.message)
+    local r, terr = server:call("echo", { message = "x" }, { timeout = "soon" })
+    assert.is_nil(r)
+    assert.are.equal("InvalidParameter", terr.code)
   end)
 
   it("runs in an async client's tasks, several calls at once on one server", function()

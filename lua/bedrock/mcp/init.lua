@@ -98,12 +98,15 @@ end
 -- opts.timeout: seconds (default mcp.TIMEOUT).
 function Server:request(method, params, opts)
   if self.closed_err then return nil, self.closed_err end
+  local timeout = opts and opts.timeout or self.timeout
+  if type(timeout) ~= "number" or timeout <= 0 then
+    return nil, errors.invalid("an mcp request's timeout must be a positive number of seconds")
+  end
   local id = self.next_id
   self.next_id = id + 1
   local msg = { jsonrpc = "2.0", id = id, method = method }
   if params ~= nil then msg.params = params end
   self.pending[id] = true
-  local timeout = opts and opts.timeout or self.timeout
   local reply, err = self.transport:request(self, encode(msg), id, timeout)
   self.pending[id] = nil
   self.responses[id] = nil
