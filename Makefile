@@ -14,6 +14,9 @@ PYTHON      ?= python3
 # to /usr/lib/python3/dist-packages for h2 (see its load_h2), as the self-tests do
 EMU_PYTHON  ?= $(firstword $(wildcard /usr/bin/python3) python3)
 
+NPM         ?= npm
+NPM_DIR     := spec/support/npm
+
 PKGS        := lua$(LUA_VERSION) libcurl libcrypto zlib
 WARN        := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS      ?= -O2 -g
@@ -63,6 +66,12 @@ deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "missing Debian packages:$$missing (run make deps as root)"; exit 1; fi; \
 	fi
+	@# the MCP specs run @modelcontextprotocol/server-everything from spec/support/npm (never global)
+	@command -v node >/dev/null 2>&1 && command -v $(NPM) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else echo "missing node and npm (run make deps as root)"; exit 1; fi; }
+	@[ -d $(NPM_DIR)/node_modules/@modelcontextprotocol/server-everything ] || \
+	  (cd $(NPM_DIR) && $(NPM) ci --no-audit --no-fund --loglevel=error)
 	@# the credential specs run moto's STS server and compare with boto3 (both on the image)
 	@$(PYTHON) -c 'import moto.server, boto3' 2>/dev/null || \
 	  { echo "python3 needs moto and boto3 (moto.server, boto3) for the credential specs"; exit 1; }

@@ -381,6 +381,55 @@ describe("bedrock command", function()
       assert.equal(1, second.usage.input_tokens)   -- /reset: the first turn is not sent again
     end)
 
+    it("--mcp: the model calls an MCP server's tools, a line per call on stderr, --json lists them", function()
+      local everything = "node " .. quote(ROOT .. "/spec/support/npm/node_modules/@modelcontextprotocol/"
+        .. "server-everything/dist/index.js")
+      emu:scenario(CLAUDE, { log_body = true, tool_rounds = { { name = "echo", input = { message = "from the CLI" } } } })
+      local status, out, err = run({ "chat", CLAUDE, "--mcp", everything }, { stdin = "use the echo tool\n" })
+      assert.equal(0, status, err)
+      assert.equal("Using a tool.\nTool results: Echo: from the CLI\n", out)
+      assert.matches("[echo] ok\n", err, 1, true)
+      local reqs = logged("stream")
+      assert.equal(2, #reqs)
+      local names = {}
+      for _, t in ipairs(cjson.decode(reqs[1].body).tools) do names[t.name] = true end
+      assert.is_true(names.echo and names["get-sum"])
+      status, out = run({ "chat", CLAUDE, "--json", "--mcp", everything }, { stdin = "once more\n" })
+      assert.equal(0, status)
+      local doc = cjson.decode(lines(out)[1])
+      assert.equal("Tool results: Echo: from the CLI", doc.text)
+      assert.same({ { name = "echo", is_error = false } }, doc.tools)
+    end)
+
+    it("--mcp: Ctrl-C during a tool loop's reply stops the turn, and the chat goes on", function()
+      local fake = "lua5.4 " .. quote(ROOT .. "/spec/support/mcp_fake.lua")
+      emu:scenario(CLAUDE, { event_delay_ms = 300, tool_rounds = { { name = "echo", input = { message = "x" },
+        text = "one two three four five six seven eight" } } })
+      local r = run_pty({ "chat", CLAUDE, "--mcp", fake }, {
+        { expect = "> " }, { send = "go\r" }, { expect = "one" }, { send = "\3" },
+        { expect = "(reply interrupted)" }, { expect = "> " }, { send = "\4" },
+      })
+      assert.is_true(r.ok, r.output)
+      assert.equal(0, r.status, r.output)
+      assert.is_nil(r.output:find("eight", 1, true))
+      assert.is_nil(r.output:find("[echo]", 1, true))
+    end)
+
+    it("--mcp: a server that dies mid-call is an error result and the chat goes on; a bad command fails", function()
+      local fake = "lua5.4 " .. quote(ROOT .. "/spec/support/mcp_fake.lua")
+      emu:scenario(CLAUDE, { tool_rounds = { { name = "die", input = {} } } })
+      local status, out, err = run({ "chat", CLAUDE, "--mcp", fake }, { stdin = "die please\nand then?\n" })
+      assert.equal(0, status, err)
+      local ls = lines(out)
+      assert.equal(4, #ls, out)
+      assert.matches("^Tool results: error: McpClosed: .*exit status 3", ls[2])
+      assert.matches("[die] error: McpClosed", err, 1, true)
+      assert.matches("^Tool results: error: McpClosed", ls[4])   -- the second turn: still answered
+      status, _, err = run({ "chat", CLAUDE, "--mcp", "/nonexistent/mcp-server" }, { stdin = "hi\n" })
+      assert.equal(1, status)
+      assert.matches("McpClosed: mcp-server: the server has gone (exit status 127)", err, 1, true)
+    end)
+
     it("ends with the error's status when a turn fails and no terminal can answer", function()
       emu:scenario(NOVA, { fail_first = 100, fail_code = "AccessDeniedException" })
       local status, _, err = run({ "chat", NOVA }, { stdin = "hello\nagain\n" })

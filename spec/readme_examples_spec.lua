@@ -21,7 +21,9 @@ local SECTIONS = {
   { "### Bidirectional streams", "## Checking bodies" },
   { "## Checking bodies", "### Per-model limits" },
   { "### Per-model limits", "## Conversations" },
-  { "## Conversations", "## Converse, tokens" },
+  { "## Conversations", "### Tools that run themselves" },
+  { "### Tools that run themselves", "### MCP servers" },
+  { "### MCP servers", "## Converse, tokens" },
   { "## Converse, tokens, guardrails", "### Paging" },
   { "### Paging", "## Usage and budgets" },
   { "## Usage and budgets", "## Configuration" },
@@ -132,7 +134,7 @@ describe("README examples", function()
   end)
 
   it("runs the conversation example: a send, a stream, a save and a resume", function()
-    local blocks = examples("## Conversations", "## Converse, tokens")
+    local blocks = examples("## Conversations", "### Tools that run themselves")
     assert.are.equal(1, #blocks)
     local out = run_as_user(emu, blocks[1])
     assert.matches("What is the capital of France%?\tend_turn\t%d+\n", out)
@@ -211,6 +213,25 @@ describe("README examples", function()
     assert.matches("\n4\t", out, 1, true)
   end)
 
+  it("runs the Lua tool example", function()
+    local blocks = examples("### Tools that run themselves", "### MCP servers")
+    assert.are.equal(1, #blocks)
+    emu:scenario("us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+      { tool_rounds = { { name = "add", input = { a = 2, b = 3 } } } })
+    local out = run(blocks[1])
+    assert.are.equal("Tool results: 5\t2\tend_turn\nadd\t2\t3\t5", out)
+  end)
+
+  it("runs the MCP example with server-everything", function()
+    local blocks = examples("### MCP servers", "## Converse, tokens")
+    assert.are.equal(1, #blocks)
+    emu:scenario("us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+      { tool_rounds = { { name = "echo", input = { message = "hello" } } } })
+    local out = run(blocks[1])
+    assert.are.equal("mcp-servers/everything\t2025-11-25\nThe sum of 2 and 3 is 5.\n"
+      .. "echo\tTool results: Echo: hello", out)
+  end)
+
   it("covers every lua block of the README", function()
     local text = readme()
     local covered = {}
@@ -223,6 +244,6 @@ describe("README examples", function()
       n = n + 1
       assert.is_true(covered[pos], "the README's lua block at byte " .. pos .. " is run by no test")
     end
-    assert.are.equal(10, n)
+    assert.are.equal(12, n)
   end)
 end)

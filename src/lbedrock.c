@@ -1197,20 +1197,27 @@ static int lsha256_hex(lua_State *L)
 
 /* ------------------------------------------------------ child processes */
 
-/* core.spawn_shell(command) -> process | nil, err: /bin/sh -c command,
-** stdin from /dev/null, stdout and stderr read by :poll (credential_process). */
+/* core.spawn_shell(command [, { stdin = true }]) -> process | nil, err:
+** /bin/sh -c command, stdout and stderr read by :poll (credential_process);
+** stdin from /dev/null, or written with :write (an MCP server). */
 static int lspawn_shell(lua_State *L)
 {
   size_t n;
   const char *cmd = luaL_checklstring(L, 1, &n);
   struct spawn_proc *p;
   char err[128];
+  int flags = 0;
   luaL_argcheck(L, strlen(cmd) == n, 1, "the command contains a NUL byte");
+  if(!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if(opt_bool(L, 2, "stdin", 0))
+      flags |= SPAWN_STDIN;
+  }
   p = lua_newuserdatauv(L, sizeof(*p), 0);
   memset(p, 0, sizeof(*p));
-  p->out_fd = p->err_fd = -1;
+  p->out_fd = p->err_fd = p->in_fd = -1;
   luaL_setmetatable(L, PROCESS_MT);
-  if(spawn_shell(cmd, p, err, sizeof(err))) {
+  if(spawn_shell(cmd, flags, p, err, sizeof(err))) {
     luaL_pushfail(L);
     lua_pushstring(L, err);
     return 2;
@@ -1244,6 +1251,44 @@ static int lprocess_output(lua_State *L)
   lua_pushlstring(L, p->err.p ? p->err.p : "", p->err.len);
   lua_pushboolean(L, p->too_much);
   return 3;
+}
+
+/* process:write(data) -> bytes taken (0: the socket is full, try later) |
+** nil, err (the child closed its stdin or has gone) */
+static int lprocess_write(lua_State *L)
+{
+  struct spawn_proc *p = luaL_checkudata(L, 1, PROCESS_MT);
+  size_t len;
+  const char *s = luaL_checklstring(L, 2, &len);
+  long n = spawn_write(p, s, len);
+  if(n < 0) {
+    luaL_pushfail(L);
+    lua_pushstring(L, p->in_fd < 0 ? "stdin is closed" : strerror(errno));
+    return 2;
+  }
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+static int lprocess_close_stdin(lua_State *L)
+{
+  spawn_close_stdin(luaL_checkudata(L, 1, PROCESS_MT));
+  return 0;
+}
+
+/* process:read_line() -> the next complete stdout line without its newline,
+** or nil (none yet: poll for more). Taken lines leave the buffer. */
+static int lprocess_read_line(lua_State *L)
+{
+  struct spawn_proc *p = luaL_checkudata(L, 1, PROCESS_MT);
+  size_t n = spawn_line_len(p);
+  if(!n) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushlstring(L, p->out.p, n - 1 - (n >= 2 && p->out.p[n - 2] == '\r'));
+  spawn_consume(p, n);
+  return 1;
 }
 
 static int lprocess_kill(lua_State *L)
@@ -1295,6 +1340,9 @@ static const luaL_Reg decoder_methods[] = {
 static const luaL_Reg process_methods[] = {
   { "poll", lprocess_poll },
   { "output", lprocess_output },
+  { "write", lprocess_write },
+  { "close_stdin", lprocess_close_stdin },
+  { "read_line", lprocess_read_line },
   { "kill", lprocess_kill },
   { "close", lprocess_close },
   { NULL, NULL }

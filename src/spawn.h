@@ -8,7 +8,11 @@
 #include <sys/types.h>
 
 #define SPAWN_MAX_STDOUT (1u << 20)   /* more is an error (SPAWN_TOO_MUCH) */
-#define SPAWN_MAX_STDERR (64u * 1024u) /* more is dropped */
+#define SPAWN_MAX_STDERR (64u * 1024u) /* more is dropped (with SPAWN_STDIN: the oldest) */
+#define SPAWN_MAX_PENDING (16u << 20) /* with SPAWN_STDIN: unread stdout beyond this is an error */
+
+/* spawn_shell flags */
+#define SPAWN_STDIN 1   /* stdin on a socket we write to (spawn_write), not /dev/null */
 
 struct spawn_buf {
   char *p;
@@ -18,6 +22,8 @@ struct spawn_buf {
 struct spawn_proc {
   pid_t pid;                  /* 0 once reaped */
   int out_fd, err_fd;         /* -1 once at EOF */
+  int in_fd;                  /* our end of the child's stdin; -1 without SPAWN_STDIN or once closed */
+  size_t out_max;             /* the stdout cap (SPAWN_MAX_STDOUT, or SPAWN_MAX_PENDING) */
   struct spawn_buf out, err;
   int exited;                 /* reaped: how and code are set */
   int signaled;               /* ended by a signal (code is its number) */
@@ -27,9 +33,23 @@ struct spawn_proc {
 
 enum spawn_state { SPAWN_RUNNING = 0, SPAWN_EXITED = 1, SPAWN_ERROR = -1 };
 
-/* Start /bin/sh -c command with stdin from /dev/null, in its own process
-** group. 0, or -1 with err filled. */
-int spawn_shell(const char *command, struct spawn_proc *p, char *err, size_t errlen);
+/* Start /bin/sh -c command in its own process group, with stdin from
+** /dev/null, or (flags SPAWN_STDIN) on a socket written with spawn_write. 0,
+** or -1 with err filled. */
+int spawn_shell(const char *command, int flags, struct spawn_proc *p, char *err, size_t errlen);
+
+/* Write to the child's stdin without blocking: the bytes taken (0 when the
+** socket is full), or -1 (errno set; EPIPE once the child closed it). A
+** write to a child that has gone never raises SIGPIPE. */
+long spawn_write(struct spawn_proc *p, const char *buf, size_t len);
+
+/* Close our end of stdin (the child reads EOF). */
+void spawn_close_stdin(struct spawn_proc *p);
+
+/* The length of the first complete line in the stdout buffer, with its
+** newline, or 0; spawn_consume drops n bytes from the buffer's front. */
+size_t spawn_line_len(const struct spawn_proc *p);
+void spawn_consume(struct spawn_proc *p, size_t n);
 
 /* Read what the pipes hold, waiting up to timeout_ms (0: not at all) for
 ** output or the end. SPAWN_EXITED once the process was reaped and both

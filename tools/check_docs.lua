@@ -132,6 +132,13 @@ bedrock.run(function()
   for k in pairs(methods(task)) do documented("bedrock", "Task:" .. k) end
   task:wait()
 end)
+-- bedrock.mcp: its functions and the server's methods
+for k, v in pairs(bedrock.mcp) do
+  if type(v) == "function" and public(k) then documented("bedrock.mcp", k) end
+end
+for k, v in pairs(bedrock.mcp.Server) do
+  if type(v) == "function" and public(k) and not k:find("^__") then documented("bedrock.mcp", "Server:" .. k) end
+end
 local decoder = bedrock.eventstream.decoder()
 for k, v in pairs(getmetatable(decoder)) do
   if type(v) == "function" and public(k) then documented("bedrock", "Decoder:" .. k) end

@@ -83,6 +83,7 @@ Verbs:
 ]],
   chat = [[
 usage: bedrock chat MODEL [--system TEXT] [--max-tokens N] [--temperature T] [--api invoke|converse]
+                   [--mcp "CMD ARGS"]
 
 An interactive conversation with MODEL (bedrock.conversation): each line you type is a user turn,
 the reply is streamed as it arrives, and the history goes with every turn. On a terminal a prompt
@@ -90,6 +91,9 @@ the reply is streamed as it arrives, and the history goes with every turn. On a 
 history. Ctrl-C during a reply stops it (the turn is forgotten); Ctrl-C at the prompt ends the chat
 (status 130). Claude model ids use InvokeModel (Anthropic Messages), others Converse (--api picks).
 With --json each reply is one JSON line on stdout: {"text", "stop_reason", "usage"}.
+--mcp "CMD ARGS" starts that MCP server (a shell command line, over stdio) and gives the model its
+tools: each turn runs the tools the model asks for until it answers (conv:run), a line per tool
+call on stderr ("[echo] ok"); with --json the line has "tools": [{"name", "is_error"}].
 ]],
   invoke = [[
 usage: bedrock invoke MODEL [BODY|-] [--stream] [--content-type TYPE] [--accept TYPE]
@@ -134,7 +138,7 @@ beside this module (installed), else spec/support/emulator.py of the checkout.
 local GLOBAL_VALUED = { region = true, profile = true, ["endpoint-url"] = true, timeout = true }
 local GLOBAL_FLAGS = { json = true, quiet = true, help = true, ["no-validate"] = true }
 local VERB_OPTIONS = {
-  chat = { system = "value", ["max-tokens"] = "value", temperature = "value", api = "value" },
+  chat = { system = "value", ["max-tokens"] = "value", temperature = "value", api = "value", mcp = "value" },
   invoke = { stream = "flag", ["content-type"] = "value", accept = "value" },
   converse = { system = "value", ["max-tokens"] = "value", temperature = "value", stream = "flag" },
   ["count-tokens"] = { system = "value", body = "value" },
@@ -532,6 +536,22 @@ function verbs.chat(ctx)
   end
   local client <close> = make_client(opts)
   watch_interrupts(client)
+  -- --mcp: the server's tools join every conversation of this chat (from_json and /reset too)
+  local server
+  if opts.mcp then
+    local merr
+    server, merr = require("bedrock.mcp").connect{ command = opts.mcp }
+    if not server then error(merr, 0) end
+  end
+  local server_closer <close> = server   -- luacheck: ignore
+  local function with_tools(c)
+    if server then
+      local added, aerr = c:add_mcp(server)
+      if not added then error(aerr, 0) end
+    end
+    return c
+  end
+  conv = with_tools(conv)
   local tty = ctx.tty
   if tty == nil then tty = stdin_is_tty() end
   if tty and not out.json then
@@ -558,15 +578,45 @@ function verbs.chat(ctx)
     line = line:gsub("^%s+", ""):gsub("%s+$", "")
     if line == "/exit" or line == "/quit" then return status end
     if line == "/reset" then
-      conv = bedrock.conversation.new(conv_opts)
+      conv = with_tools(bedrock.conversation.new(conv_opts))
       ctx.stderr:write("(history cleared)\n")
     elseif line ~= "" then
       -- a turn that fails or is interrupted is forgotten: the history goes back to before it
       local saved = conv:to_json()
       conv:user(line)
-      local stream = conv:stream(client)
+      local stream = not server and conv:stream(client) or nil
       local wrote = false
+      local ran, tools_used
       local turn_ok, err = pcall(function()
+        if server then
+          -- a tool loop: the text of every model turn as it streams, a line per tool call
+          local reply, run_or_err = conv:run(client, {
+            on_event = function(ev)
+              if type(ev) == "table" and type(ev.delta) == "table" and type(ev.delta.text) == "string"
+                  and not out.json then
+                out:write(ev.delta.text)
+                wrote = true
+              end
+              check_interrupt()
+            end,
+            on_tool = function(phase, step)
+              if phase ~= "done" or out.json then return end
+              if wrote then out:write("\n"); wrote = false end
+              ctx.stderr:write("[", step.name, "] ", step.is_error and ("error: " .. tostring(step.error
+                or "the tool reported an error")) or "ok", "\n")
+            end,
+          })
+          if not reply then
+            local rerr = run_or_err
+            if errors.is(rerr) and rerr.code == "CallbackError" and rerr.cause ~= nil then error(rerr.cause, 0) end
+            error(rerr, 0)
+          end
+          local run = run_or_err
+          ran, tools_used = reply, {}
+          for i, step in ipairs(run.steps) do tools_used[i] = { name = step.name, is_error = step.is_error or false } end
+          ran.usage = run.usage
+          return
+        end
         local s <close> = stream
         while true do
           local ev, serr = s:next()
@@ -585,18 +635,18 @@ function verbs.chat(ctx)
         end
       end)
       if turn_ok then
-        local reply = stream:reply()
-        local meta = stream:get_meta() or {}
+        local reply = ran or stream:reply()
+        local meta = stream and stream:get_meta() or {}
         if out.json then
           out:json_line{ text = reply and reply.text or "", stop_reason = reply and reply.stop_reason,
-            usage = usage_of(reply and reply.usage), request_id = meta.request_id }
+            usage = usage_of(reply and reply.usage), request_id = meta.request_id, tools = tools_used }
         else
           out:write("\n")
           out:usage(reply and reply.usage, meta.latency_ms)
         end
       else
         if wrote then out:write("\n") end
-        conv = assert(bedrock.conversation.from_json(saved))
+        conv = with_tools(assert(bedrock.conversation.from_json(saved)))
         if err == cli.INTERRUPTED then
           if out.json then out:fail(err) else ctx.stderr:write("(reply interrupted)\n") end
           core.sigint_caught(true)

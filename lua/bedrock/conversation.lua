@@ -14,7 +14,9 @@
 -- thinking blocks keep their signatures.
 --
 -- Tool use: a reply that asks for tools leaves tool uses pending; answer
--- each with conv:tool_result(id, result) before the next send. Trimming
+-- each with conv:tool_result(id, result) before the next send. Or declare
+-- tools (conv:add_tool, conv:add_mcp, or tools = {...}) and let conv:run
+-- answer them (bedrock.tools.loop). Trimming
 -- (max_context_tokens) drops the oldest turns, only ever starting the kept
 -- history at a user turn that carries no tool results, so a tool use and
 -- its result are dropped together and the system prompt is always kept.
@@ -30,6 +32,7 @@
 -- @module bedrock.conversation
 local cjson = require "cjson"
 local errors = require "bedrock.errors"
+local tools_loop = require "bedrock.tools.loop"
 
 local conversation = {}
 
@@ -177,9 +180,10 @@ local function default_api(model_id)
 end
 
 local new_keys = { model_id = true, system = true, max_context_tokens = true, api = true, max_tokens = true,
-  params = true, anthropic_version = true }
+  params = true, anthropic_version = true, tools = true }
 
---- bedrock.conversation{ model_id, system, max_context_tokens, api, max_tokens, params, anthropic_version }
+--- bedrock.conversation{ model_id, system, max_context_tokens, api, max_tokens, params, anthropic_version,
+-- tools = { {name, description, input_schema, handler}, ... } }
 -- params: fields added to every request (invoke: body fields such as
 -- temperature, tools, thinking; converse: call parameters such as
 -- inference_config, tool_config, additional_model_request_fields).
@@ -212,7 +216,10 @@ function conversation.new(opts)
   if opts.params ~= nil and type(opts.params) ~= "table" then
     error(invalid("conversation option 'params' must be a table"), 2)
   end
-  return setmetatable({
+  if opts.tools ~= nil and type(opts.tools) ~= "table" then
+    error(invalid("conversation option 'tools' must be a list of tools"), 2)
+  end
+  local conv = setmetatable({
     model_id = opts.model_id,
     system = opts.system,
     api = api,
@@ -226,7 +233,14 @@ function conversation.new(opts)
     system_tokens = estimate_text(opts.system),
     usage = { input_tokens = 0, output_tokens = 0, calls = 0 },
     trimmed = 0,           -- messages dropped by trimming so far
+    tools = {},            -- declared tools (conv:add_tool), in order
+    tool_index = {},       -- tool_index[name]: the tool
   }, Conversation)
+  for _, t in ipairs(opts.tools or {}) do
+    local ok, err = pcall(conv.add_tool, conv, t)
+    if not ok then error(err, 2) end
+  end
+  return conv
 end
 
 function Conversation:__tostring()
@@ -428,7 +442,9 @@ function Conversation:request(opts)
       self.params), opts.params)
     if self.system and self.system ~= "" then body.system = self.system end
     body.messages = self.history
-    return { model_id = self.model_id, body = body, validate = opts.validate }
+    local req = { model_id = self.model_id, body = body, validate = opts.validate }
+    tools_loop.attach(self, req)
+    return req
   end
   local req = merge(merge({}, self.params), opts.params)
   local ic = merge({}, req.inference_config)
@@ -437,6 +453,7 @@ function Conversation:request(opts)
   req.model_id = self.model_id
   req.messages = self.history
   if self.system and self.system ~= "" then req.system = { { text = self.system } } end
+  tools_loop.attach(self, req)
   return req
 end
 
@@ -793,6 +810,34 @@ function conversation.from_json(s)
   return conv
 end
 
+--- Declare a tool the model may call: `{ name, description, input_schema, handler, timeout }`.
+-- `handler(input, ctx)` returns the result (a string, or a table sent as JSON); what it raises
+-- becomes an `is_error` result the model sees. Raises InvalidParameter on a bad declaration.
+-- @function Conversation:add_tool
+-- @tparam table spec
+-- @return the conversation
+
+--- The declared tools: a list of `{ name, description, input_schema }`.
+-- @function Conversation:tool_list
+-- @treturn table
+
+--- An MCP server's tools become the conversation's (`bedrock.mcp`): a name another tool has
+-- already is prefixed with the server's name, as are all with `prefix = true`.
+-- @function Conversation:add_mcp
+-- @param server a server from `bedrock.mcp.connect`
+-- @tparam[opt] table opts `prefix` (true or a string), `only` (a list of tool names)
+-- @return the conversation, or nil, err
+
+--- Send, run every tool use the reply asks for, answer them in the next user turn and send
+-- again, until a reply asks for no tool, `max_turns` replies came, or a call fails (a budget).
+-- In a task of `bedrock.run` one reply's tool uses run at once, each bounded by `timeout`.
+-- @function Conversation:run
+-- @param client a client or an async client
+-- @tparam[opt] table opts `max_turns` (default 10), `stream`, `on_event(ev)`,
+-- `on_tool(phase, step)`, `timeout` (seconds per tool call), `max_tokens`, `params`, `validate`
+-- @return the last reply and the run `{ steps, turns, stop_reason, usage }`, or nil, err, run
+
+tools_loop.install(Conversation)
 conversation.Conversation = Conversation
 
 return setmetatable(conversation, {

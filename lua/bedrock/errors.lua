@@ -43,6 +43,10 @@ local errors = {}
 -- @field PaginationError list_async_invokes: the service returned the same nextToken twice
 -- @field SerializationError a reply that is not the JSON the operation returns
 -- @field UnexpectedResponse a conversation's reply that has not the shape of its API
+-- @field McpError `bedrock.mcp`: the server answered a JSON-RPC error (`err.rpc_code`, `err.data`), or an HTTP error status
+-- @field McpClosed `bedrock.mcp`: the server has gone (its exit status and the end of its stderr), or the session was closed
+-- @field McpProtocolError `bedrock.mcp`: what the server sent is not MCP
+-- @field CallbackError `Conversation:run`'s `on_event` raised: the run stops with this error (`err.cause` is what was raised)
 -- @field UsageError the `bedrock` command only (`--json` on stderr): bad arguments; nothing was sent (exit status 2)
 -- @field Interrupted the `bedrock` command only (`--json` on stderr): Ctrl-C ended the call (exit status 130)
 

@@ -119,7 +119,11 @@ bedrock.eventstream = {
 -- @tparam string s
 -- @treturn bedrock.conversation.Conversation or nil, err
 
-local lazy_fields = { conversation = "bedrock.conversation" }
+--- The MCP client: MCP servers over stdio or Streamable HTTP, their tools, resources and
+-- prompts (see the README's "MCP servers"). The module is loaded on first use.
+-- @table mcp
+
+local lazy_fields = { conversation = "bedrock.conversation", mcp = "bedrock.mcp" }
 setmetatable(bedrock, { __index = function(t, k)
   local name = lazy_fields[k]
   if not name then return nil end

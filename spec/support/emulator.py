@@ -140,6 +140,13 @@ Scenario fields (all optional; attempts are counted per model id, auth failures 
     tool_use NAME             Converse(Stream) replies with a text block and a toolUse block calling NAME
                               (stopReason tool_use), unless the last message carries a toolResult
     reasoning TEXT            Converse(Stream) replies start with a reasoningContent block (text + signature)
+    tool_rounds [rounds]      when the request declares tools (Messages "tools", Converse toolConfig.tools), a
+                              scripted tool-use loop: round k (k = the number of tool-result turns that end the
+                              history, each after an assistant turn) is {"name", "input"} or {"uses": [{"name",
+                              "input"}, ...]} (one reply asking for each, after a text block: the round's "text",
+                              default "Using a tool."; stop reason tool_use); past the last round the reply is
+                              "text", else "Tool results: " + the last turn's tool results as text joined by " | ".
+                              Both wire forms (tool_use / toolUse), streamed and not
     async_status S, async_failure_message M    status of async invocations started for the model
                               (default Completed)
     blocked_words "a,b"       ApplyGuardrail's blocked words (scenario of the guardrail identifier)
@@ -819,6 +826,9 @@ def converse_blocks(sc, doc):
             raise validation("1 validation error detected: Value at 'messages' failed to satisfy constraint: "
                              "each message needs a role (user|assistant) and a content list")
     last_user, in_tokens = analyse_body(doc)
+    scripted = scripted_tool_reply(sc, doc, "converse")
+    if scripted:
+        return scripted[0], scripted[1], in_tokens
     last = msgs[-1]["content"]
     answered_tool = any(isinstance(b, dict) and "toolResult" in b for b in last)
     blocks = []
@@ -835,6 +845,90 @@ def converse_blocks(sc, doc):
         blocks.append({"text": reply_text(sc, last_user)})
         stop = "end_turn"
     return blocks, stop, in_tokens
+
+
+# ---- scripted tool use (scenario field tool_rounds)
+
+def declared_tools(doc, api):
+    """The tool names a request declares (Messages "tools" or Converse toolConfig.tools)."""
+    if not isinstance(doc, dict):
+        return []
+    if api == "invoke":
+        tools = doc.get("tools")
+    else:
+        tc = doc.get("toolConfig")
+        tools = tc.get("tools") if isinstance(tc, dict) else None
+    names = []
+    for t in tools if isinstance(tools, list) else []:
+        if isinstance(t, dict):
+            spec = t.get("toolSpec", t) if api != "invoke" else t
+            if isinstance(spec, dict) and isinstance(spec.get("name"), str):
+                names.append(spec["name"])
+    return names
+
+
+def _tool_results(msg, api):
+    content = msg.get("content") if isinstance(msg, dict) else None
+    if not isinstance(content, list):
+        return []
+    key = "tool_result" if api == "invoke" else "toolResult"
+    return [b for b in content if isinstance(b, dict) and (b.get("type") == key if api == "invoke" else key in b)]
+
+
+def _result_text(block, api):
+    content = block.get("content") if api == "invoke" else block["toolResult"].get("content")
+    if isinstance(content, str):
+        return content
+    parts = []
+    for c in content if isinstance(content, list) else []:
+        if not isinstance(c, dict):
+            continue
+        if isinstance(c.get("text"), str):
+            parts.append(c["text"])
+        elif "json" in c:
+            parts.append(json.dumps(c["json"], separators=(",", ":")))
+        elif c.get("type") == "image" or "image" in c:
+            parts.append("[image]")
+    return " ".join(parts)
+
+
+def tool_round(doc, api):
+    """How many tool-result turns (each after an assistant turn) end the history."""
+    msgs = doc.get("messages") if isinstance(doc, dict) else None
+    if not isinstance(msgs, list):
+        return 0
+    n, i = 0, len(msgs) - 1
+    while i >= 1 and isinstance(msgs[i], dict) and msgs[i].get("role") == "user" and _tool_results(msgs[i], api) \
+            and isinstance(msgs[i - 1], dict) and msgs[i - 1].get("role") == "assistant":
+        n += 1
+        i -= 2
+    return n
+
+
+def scripted_tool_reply(sc, doc, api):
+    """(blocks in the API's wire form, stop reason) for tool_rounds, or None when it does not apply."""
+    rounds = sc.get("tool_rounds")
+    if not rounds or not declared_tools(doc, api):
+        return None
+    k = tool_round(doc, api)
+    if k < len(rounds):
+        r = rounds[k]
+        uses = r.get("uses") if isinstance(r.get("uses"), list) else [r]
+        text = r.get("text", "Using a tool.")
+        blocks = [{"type": "text", "text": text} if api == "invoke" else {"text": text}]
+        for u in uses:
+            name, inp = u.get("name", "missing"), u.get("input", {})
+            if api == "invoke":
+                blocks.append({"type": "tool_use", "id": "toolu_emu" + "".join(random.choices(_ID_ALPHABET, k=20)),
+                               "name": name, "input": inp})
+            else:
+                blocks.append({"toolUse": {"toolUseId": "tooluse_" + "".join(random.choices(_ID_ALPHABET, k=22)),
+                                           "name": name, "input": inp}})
+        return blocks, "tool_use"
+    msgs = doc["messages"]
+    texts = [_result_text(b, api) for b in _tool_results(msgs[-1], api)] if msgs else []
+    final = sc.get("text") or ("Tool results: " + " | ".join(texts) if texts else "No tool was used.")
+    return [{"type": "text", "text": final} if api == "invoke" else {"text": final}], "end_turn"
 
 
 def converse_usage(sc, in_tokens, out_tokens):
@@ -1085,6 +1179,7 @@ SCENARIO_FIELDS = {
     "async_status": str, "async_failure_message": str, "blocked_words": str,
     "retry_after": str, "fail_raw": bool, "corrupt_prelude_after_events": int,
     "huge_frame_after_events": int, "content_type": str, "fault_attempts": int, "echo_repeat": int,
+    "tool_rounds": list,
 }
 
 # the stream faults that fault_attempts limits to the first attempts
@@ -1483,13 +1578,16 @@ class Emulator:
                              b"plain text reply")
         last_user, in_tokens = analyse_body(doc)
         text = reply_text(sc, last_user)
-        content = sc.get("content")
+        content, stop = sc.get("content"), sc.get("stop_reason", "end_turn")
+        scripted = scripted_tool_reply(sc, doc, "invoke")
+        if scripted:
+            content, stop = scripted
         if content is None:
             content = [{"type": "text", "text": text}]
         out_tokens = content_words(content)
         reply = {"id": new_message_id(), "type": "message", "role": "assistant",
                  "model": response_model_name(model_id),
-                 "content": content, "stop_reason": sc.get("stop_reason", "end_turn"),
+                 "content": content, "stop_reason": stop,
                  "stop_sequence": None, "usage": {"input_tokens": in_tokens, "output_tokens": out_tokens}}
         latency = max(1, int((time.monotonic() - t0) * 1000))
         headers += [("Content-Type", "application/json"),
@@ -1529,7 +1627,10 @@ class Emulator:
         else:
             last_user, in_tokens = analyse_body(doc)
             text = reply_text(sc, last_user)
-            if sc.get("content") is not None:
+            scripted = scripted_tool_reply(sc, doc, "invoke")
+            if scripted:
+                middle = ContentBody(scripted[0], scripted[1], pad)
+            elif sc.get("content") is not None:
                 middle = ContentBody(sc["content"], sc.get("stop_reason", "end_turn"), pad)
             else:
                 middle = await self.cache.get(text, sc.get("deltas"), pad)

@@ -951,6 +951,55 @@ class TestBotocoreClient(Base):
         self.assertEqual("bearer", EMU.requests()[-1]["auth"])
 
 
+@needs_botocore
+class TestToolRounds(Base):
+    """tool_rounds: the scripted tool-use loop, read by botocore's own client in both APIs."""
+    ROUNDS = [{"name": "add", "input": {"a": 1, "b": 2}},
+              {"uses": [{"name": "add", "input": {"a": 3, "b": 4}}, {"name": "other", "input": {}}]}]
+
+    def client(self):
+        s = botocore.session.get_session()
+        return s.create_client("bedrock-runtime", region_name="us-east-1", endpoint_url=EMU.url,
+                               aws_access_key_id=LONG[0], aws_secret_access_key=LONG[1],
+                               config=Config(retries={"total_max_attempts": 1}))
+
+    def test_converse_rounds_then_the_results(self):
+        EMU.scenario(CLAUDE, tool_rounds=self.ROUNDS)
+        c = self.client()
+        tools = {"tools": [{"toolSpec": {"name": "add", "inputSchema": {"json": {"type": "object"}}}}]}
+        msgs = [{"role": "user", "content": [{"text": "add"}]}]
+        self.assertEqual("You said: add", c.converse(modelId=CLAUDE, messages=msgs)["output"]["message"]
+                         ["content"][0]["text"])                      # no tools declared: no script
+        answers = [["3"], ["7", "no such tool"]]
+        for k in range(2):
+            out = c.converse(modelId=CLAUDE, messages=msgs, toolConfig=tools)
+            self.assertEqual("tool_use", out["stopReason"])
+            uses = [b["toolUse"] for b in out["output"]["message"]["content"] if "toolUse" in b]
+            want = self.ROUNDS[k].get("uses", [self.ROUNDS[k]])
+            self.assertEqual([(w["name"], w["input"]) for w in want], [(u["name"], u["input"]) for u in uses])
+            msgs += [out["output"]["message"], {"role": "user", "content": [
+                {"toolResult": {"toolUseId": u["toolUseId"], "content": [{"text": a}]}}
+                for u, a in zip(uses, answers[k])]}]
+        out = c.converse(modelId=CLAUDE, messages=msgs, toolConfig=tools)
+        self.assertEqual("end_turn", out["stopReason"])
+        self.assertEqual("Tool results: 7 | no such tool", out["output"]["message"]["content"][0]["text"])
+
+    def test_invoke_stream_tool_use(self):
+        EMU.scenario(CLAUDE, tool_rounds=self.ROUNDS[:1])
+        body = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50,
+                           "tools": [{"name": "add", "input_schema": {"type": "object"}}],
+                           "messages": [{"role": "user", "content": "add"}]}).encode()
+        out = self.client().invoke_model_with_response_stream(modelId=CLAUDE, body=body)
+        ev = [json.loads(e["chunk"]["bytes"]) for e in out["body"]]
+        starts = [e["content_block"] for e in ev if e["type"] == "content_block_start"]
+        self.assertEqual(["text", "tool_use"], [b["type"] for b in starts])
+        self.assertEqual("add", starts[1]["name"])
+        js = "".join(e["delta"]["partial_json"] for e in ev
+                     if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta")
+        self.assertEqual({"a": 1, "b": 2}, json.loads(js))
+        self.assertEqual("tool_use", [e for e in ev if e["type"] == "message_delta"][0]["delta"]["stop_reason"])
+
+
 def post_json(path, doc, creds=LONG):
     return signed(None, path, json.dumps(doc).encode(), creds)
 
