@@ -621,6 +621,31 @@ static void split_url(lua_State *L, const char *url, const char **host,
   }
 }
 
+/* Raise the signer's refusal, naming the header at fault (never its value:
+** it may be a secret) when a name or value is the reason. Runs only on
+** failure, so the signing path scans nothing twice. */
+static int sign_error(lua_State *L, const struct sigv4_request *r, int rc)
+{
+  size_t i, k;
+  if(rc == SIGV4_ERR_ARG) {
+    for(i = 1; i < r->nheaders; i++)     /* [0] is host, from the URL */
+      for(k = 0; k < r->headers[i].name_len; k++) {
+        unsigned char ch = (unsigned char)r->headers[i].name[k];
+        if(ch <= 0x20 || ch >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", ch))
+          return luaL_error(L, "sigv4: a header name is not an HTTP token "
+                            "(it contains a CR, LF, space or separator)");
+      }
+    for(i = 1; i < r->nheaders; i++) {
+      const struct sigv4_header *h = &r->headers[i];
+      for(k = 0; k < h->value_len; k++)
+        if(h->value[k] == '\r' || h->value[k] == '\n' || h->value[k] == '\0')
+          return luaL_error(L, "sigv4: the value of header '%s' contains a CR, LF or NUL",
+                            h->name);
+    }
+  }
+  return luaL_error(L, "sigv4: %s", sigv4_strerror(rc));
+}
+
 /* sigv4_sign{ method, url, headers = {name = value}, body, region, service,
 **             credentials = {access_key_id, secret_access_key, session_token},
 **             time, normalize, double_encode, debug }
@@ -710,11 +735,13 @@ static int lsigv4_sign(lua_State *L)
     /* event-stream input signs the literal STREAMING-... instead */
     r.payload_hash = luaL_checkstring(L, -1);
   }
-  rc = sigv4_sign(get_signer(L), &r, &c, debug ? SIGV4_KEEP_INTERMEDIATE : 0,
+  /* the signed headers are sent as they are: a line break would inject one */
+  rc = sigv4_sign(get_signer(L), &r, &c,
+                  SIGV4_REFUSE_LINE_BREAKS | (debug ? SIGV4_KEEP_INTERMEDIATE : 0),
                   &out);
   if(rc != SIGV4_OK) {
     sigv4_output_free(&out);
-    return luaL_error(L, "sigv4: %s", sigv4_strerror(rc));
+    return sign_error(L, &r, rc);
   }
   lua_createtable(L, 0, 3);
   lua_pushlstring(L, out.authorization, out.authorization_len);
