@@ -650,6 +650,18 @@ int xfer_engine_pump(struct xfer_engine *e, long timeout_ms, char *err,
 
 /* ---- transfers ---- */
 
+/* Options of the hardening work, set apart from the request path's own.
+** A credential endpoint (IMDS, the container's) is fetched directly: an
+** empty CURLOPT_PROXY overrides http_proxy / all_proxy from the
+** environment, so neither the token sent nor the keys returned pass
+** through a proxy (botocore's container fetcher uses none either). */
+static int apply_hardening(struct xfer *x, const struct xfer_options *o)
+{
+  if(o->no_proxy && curl_easy_setopt(x->easy, CURLOPT_PROXY, "") != CURLE_OK)
+    return -1;
+  return 0;
+}
+
 static int header_ok(const char *h)
 {
   for(; *h; h++)
@@ -745,6 +757,10 @@ struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
   }
   if(o->ca_path && curl_easy_setopt(x->easy, CURLOPT_CAPATH, o->ca_path) != CURLE_OK) {
     snprintf(err, errlen, "libcurl refused the CA directory");
+    goto fail;
+  }
+  if(apply_hardening(x, o)) {
+    snprintf(err, errlen, "libcurl refused a connection option");
     goto fail;
   }
   curl_easy_setopt(x->easy, CURLOPT_TCP_NODELAY, 1L);

@@ -83,6 +83,9 @@ struct xfer_options {
   int duplex;
   size_t send_high_water;         /* queued input bytes that make xfer_send report
                                   ** the queue full; 0: default */
+  /* Hardening (xfer_apply_limits): */
+  int no_proxy;                   /* never a proxy, whatever the environment says
+                                  ** (credential endpoints: IMDS, the container's) */
 };
 
 /* Engines. NULL on out of memory. Freeing an engine aborts and detaches its
