@@ -257,7 +257,7 @@ end
 
 function Client:__tostring()
   return string.format("%s(region=%s, endpoint=%s, credentials=%s)", self.kind,
-    self.config.region_name, self.config.endpoint_url,
+    self.config.region_name, require("bedrock.config.endpoint").redact(self.config.endpoint_url),
     self.config.auth == "bearer" and self.config.bearer_source
       or (self.credcache.creds and self.credcache.creds.source) or "unresolved")
 end

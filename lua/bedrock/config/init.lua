@@ -55,7 +55,8 @@ function Config:__tostring()
   for _, k in ipairs(keys) do
     local v = rawget(self, k)
     if v ~= nil then
-      parts[#parts + 1] = k .. "=" .. (SECRET[k] and "<redacted>" or tostring(v))
+      parts[#parts + 1] = k .. "=" .. (SECRET[k] and "<redacted>"
+        or k == "endpoint_url" and endpoint.redact(v) or tostring(v))
     end
   end
   return "config{" .. table.concat(parts, ", ") .. "}"
@@ -96,10 +97,9 @@ function config.build(user)
     fail("config key 'session_token' needs 'access_key_id' and 'secret_access_key'")
   end
   if c.endpoint_url then
-    if not c.endpoint_url:match("^https?://[^/]+") then
-      fail("config key 'endpoint_url' must start with http:// or https:// and name a host")
-    end
-    c.endpoint_url = c.endpoint_url:gsub("/+$", "")
+    local url, why = endpoint.check(c.endpoint_url, "config key 'endpoint_url'")
+    if not url then fail(why) end
+    c.endpoint_url = url
   end
   if c.budget then
     local b, msg = require("bedrock.policy.usage").check_budget(c.budget)
@@ -140,12 +140,11 @@ function config.build(user)
 
   -- endpoint: config, then the configured ones, then the rule (FIPS, dual-stack)
   if not c.endpoint_url then
-    local configured = endpoint.configured(files, c.profile_name, "Bedrock Runtime")
+    local configured, from = endpoint.configured(files, c.profile_name, "Bedrock Runtime")
     if configured then
-      if has_control(configured) or not configured:match("^https?://[^/]+") then
-        fail("the configured endpoint URL '" .. configured .. "' must start with http:// or https:// and name a host")
-      end
-      c.endpoint_url = configured:gsub("/+$", "")
+      local url, why = endpoint.check(configured, "the configured endpoint URL from " .. from)
+      if not url then fail(why) end
+      c.endpoint_url = url
     else
       local fips, dualstack = endpoint.variants(files, c.profile_name)
       if c.use_fips_endpoint ~= nil then fips = c.use_fips_endpoint end
