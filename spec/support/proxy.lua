@@ -1,6 +1,9 @@
--- Launcher for spec/support/proxy.py (a logging forward proxy on 127.0.0.1,
--- port 0), on a pipe like the emulator: it exits when this process ends.
+-- Launcher for the small helper servers on 127.0.0.1 (port 0), on a pipe
+-- like the emulator, so each exits when this process ends:
+-- spec/support/proxy.py (a logging forward proxy) and spec/support/hostile.py
+-- (a Bedrock-shaped server that misbehaves on purpose).
 --   local p = require("spec.support.proxy").start()   -- or start("--redirect URL")
+--   local h = require("spec.support.proxy").hostile()
 --   p.port, p.url, p.lines() (one "METHOD target" per request), p.stop()
 local emulator = require "spec.support.emulator"
 
@@ -8,10 +11,10 @@ local proxy = {}
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
-function proxy.start(args)
+local function start(name, args)
   local base = os.tmpname()
   local port_file, log = base .. ".port", base .. ".log"
-  local script = emulator.script:gsub("emulator%.py$", "proxy.py")
+  local script = emulator.script:gsub("emulator%.py$", name)
   local pipe = assert(io.popen(("env -u LD_PRELOAD python3 %s --port-file %s --log %s --exit-on-stdin-eof %s")
     :format(quote(script), quote(port_file), quote(log), args or ""), "w"))
   local h = { pipe = pipe, log = log }
@@ -22,7 +25,7 @@ function proxy.start(args)
     if port then h.port = port; break end
     os.execute("sleep 0.02")
   end
-  assert(h.port, "proxy.py did not start")
+  assert(h.port, name .. " did not start")
   h.url = "http://127.0.0.1:" .. h.port
   function h.lines()
     local out, f = {}, io.open(log)
@@ -35,5 +38,8 @@ function proxy.start(args)
   end
   return h
 end
+
+function proxy.start(args) return start("proxy.py", args) end
+function proxy.hostile() return start("hostile.py") end
 
 return proxy

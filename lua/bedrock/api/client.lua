@@ -11,6 +11,7 @@ local retry = require "bedrock.policy.retry"
 local scheduler = require "bedrock.transport.scheduler"
 local shapes = require "bedrock.api.shapes"
 local usage = require "bedrock.policy.usage"
+local reply = require "bedrock.api.reply"
 
 local client = {}
 
@@ -482,9 +483,14 @@ function Client:call(req)
         local body = x:body()
         x:close()
         local ctype = meta.headers["content-type"] or ""
-        if ctype:find("json", 1, true) then
-          local ok, doc = pcall(decode_json, body)
-          if ok then body = doc end
+        if not req.raw and body ~= "" and ctype:find("json", 1, true) then
+          -- a reply that claims JSON and does not decode is an error, not a string
+          local doc, perr = reply.decode(body, meta.status, meta.request_id)
+          if perr then
+            perr.attempts = attempts
+            return nil, perr
+          end
+          body = doc
         end
         return body, meta
       end
