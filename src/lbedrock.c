@@ -191,7 +191,7 @@ static int lengine_close(lua_State *L)
 /* request{ method, url, headers = {"Name: value", ...}, body, stream,
 **          connect_timeout_ms, idle_timeout_ms, total_timeout_ms,
 **          high_water, unwrap_chunks, ca_file, ca_path,
-**          duplex, send_high_water, no_proxy }
+**          duplex, send_high_water, no_proxy, max_body_bytes }
 ** -> Transfer | nil, err (a CR, LF or NUL in the method, URL, a header or
 **    a CA path: nothing is sent) */
 static int lengine_request(lua_State *L)
@@ -229,6 +229,7 @@ static int lengine_request(lua_State *L)
   o.duplex = opt_bool(L, 2, "duplex", 0);
   o.send_high_water = (size_t)opt_integer(L, 2, "send_high_water", 0);
   o.no_proxy = opt_bool(L, 2, "no_proxy", 0);
+  o.max_body = (size_t)opt_integer(L, 2, "max_body_bytes", 0);
 
   /* The userdata exists before any C allocation, so an error below leaves
   ** nothing behind. It keeps its engine alive through the user value. */

@@ -105,6 +105,7 @@ struct xfer {
   struct bytes ready;             /* validated frames, back to back */
   size_t high_water;
   int paused;                     /* we returned CURL_WRITEFUNC_PAUSE */
+  size_t max_body;                /* see xfer_options.max_body */
 
   /* duplex transfers: the request body is the send queue, fed while the
   ** response is read (HTTP/2) */
@@ -234,6 +235,33 @@ static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip,
   return CURL_PREREQFUNC_OK;
 }
 
+/* A body the transfer would keep (not a 2xx event stream, which is decoded
+** frame by frame) is refused from its Content-Length when that is over
+** max_body, before a byte of it is read. */
+static int declared_length_ok(struct xfer *x, const char *name, size_t nlen,
+                              const char *value, size_t vlen)
+{
+  unsigned long long n = 0;
+  size_t i;
+  if(nlen != 14 || strncasecmp(name, "content-length", 14) || x->status < 200 ||
+     (x->stream && x->status <= 299))
+    return 1;
+  for(i = 0; i < vlen; i++) {
+    if(value[i] < '0' || value[i] > '9')
+      return 1;                   /* not a length: libcurl itself refuses it */
+    if(n > (~0ull - 9) / 10)
+      break;                      /* beyond any limit */
+    n = n * 10 + (unsigned long long)(value[i] - '0');
+  }
+  if(i == vlen && n <= x->max_body)
+    return 1;
+  x->error = XFER_ERR_TOO_LARGE;
+  snprintf(x->detail, sizeof(x->detail),
+           "the response declares %.*s bytes (Content-Length), over max_response_bytes (%zu)",
+           (int)(vlen > 20 ? 20 : vlen), value, x->max_body);
+  return 0;
+}
+
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 {
   struct xfer *x = ud;
@@ -280,6 +308,8 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
     vstart++;
   while(vend > vstart && isspace((unsigned char)ptr[vend - 1]))
     vend--;
+  if(!declared_length_ok(x, ptr, nlen, ptr + vstart, vend - vstart))
+    return 0;
   if(x->nhdrs == x->hdrs_cap) {
     size_t ncap = x->hdrs_cap ? x->hdrs_cap * 2 : 16;
     struct header_ref *nh = realloc(x->hdrs, ncap * sizeof(*nh));
@@ -311,8 +341,14 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 
   x->last_activity_ms = xfer_now_ms();
   if(!x->stream || x->status < 200 || x->status > 299) {
-    if(bytes_append(&x->body, ptr, n, XFER_MAX_BODY)) {
+    if(bytes_append(&x->body, ptr, n, x->max_body)) {
       x->error = XFER_ERR_TOO_LARGE;
+      if(x->body.len - x->body.off + n > x->max_body)
+        snprintf(x->detail, sizeof(x->detail),
+                 "the response body passed max_response_bytes (%zu) while being read",
+                 x->max_body);
+      else
+        snprintf(x->detail, sizeof(x->detail), "out of memory for the response body");
       return 0;
     }
     return n;
@@ -659,6 +695,7 @@ static int apply_hardening(struct xfer *x, const struct xfer_options *o)
 {
   if(o->no_proxy && curl_easy_setopt(x->easy, CURLOPT_PROXY, "") != CURLE_OK)
     return -1;
+  x->max_body = o->max_body ? o->max_body : XFER_MAX_BODY;
   return 0;
 }
 

@@ -35,7 +35,7 @@ enum xfer_error {
   XFER_ERR_RESET,         /* the connection dropped while the response was under way */
   XFER_ERR_STREAM,        /* the event stream is malformed (see xfer_error_detail) */
   XFER_ERR_TRUNCATED,     /* the response ended inside an event-stream frame */
-  XFER_ERR_TOO_LARGE,     /* a non-stream body over XFER_MAX_BODY */
+  XFER_ERR_TOO_LARGE,     /* a body over max_body (XFER_MAX_BODY by default) */
   XFER_ERR_ABORTED,       /* closed by the caller */
   XFER_ERR_OTHER,         /* anything else libcurl reported */
   XFER_ERR_TLS            /* the server's certificate was not trusted (or the CA
@@ -86,6 +86,10 @@ struct xfer_options {
   /* Hardening (xfer_apply_limits): */
   int no_proxy;                   /* never a proxy, whatever the environment says
                                   ** (credential endpoints: IMDS, the container's) */
+  size_t max_body;                /* largest body kept (a reply, a stream's error
+                                  ** document): a Content-Length over it fails the
+                                  ** transfer before the body is read, and so does
+                                  ** passing it while reading; 0: XFER_MAX_BODY */
 };
 
 /* Engines. NULL on out of memory. Freeing an engine aborts and detaches its

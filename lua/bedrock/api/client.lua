@@ -398,6 +398,7 @@ function Client:start(req, deadline)
   o.connect_timeout_ms, o.idle_timeout_ms = ms(cfg.connect_timeout), ms(cfg.read_timeout)
   o.total_timeout_ms = total_ms
   o.ca_file, o.ca_path = cfg.ca_file, cfg.ca_path
+  o.max_body_bytes = cfg.max_response_bytes
   local x, xerr = engine:request(o)
   o.url, o.headers, o.body = nil, nil, nil
   if not x then return nil, errors.invalid(xerr) end
@@ -411,6 +412,11 @@ function client.transfer_error(x)
   local err = errors.new{ code = code or "ConnectionError", message = detail or "the transfer failed" }
   if code == "TimeoutError" then err.phase = sub end
   if code == "EventStreamError" then err.reason = sub end
+  if code == "ResponseTooLarge" then
+    -- the reply's headers came: say which reply
+    err.status = x:status()
+    err.request_id = x:headers()["x-amzn-requestid"]
+  end
   err.retryable = errors.classify(err)
   return err
 end

@@ -40,7 +40,15 @@ local fields = {
   connect_timeout   = { is_positive_number, "a positive number of seconds" },
   read_timeout      = { is_positive_number, "a positive number of seconds" },
   total_timeout     = { is_positive_number, "a positive number of seconds" },
+  -- limits (README "Limits")
+  max_response_bytes = { is_positive_int, "a positive integer (bytes)" },
 }
+
+--- The largest reply body kept: Bedrock's replies are JSON of a few KiB to a
+-- few MiB; the largest are image models' base64 images (a handful of
+-- 2048-pixel PNGs, tens of MiB). Decoding holds the body about three times
+-- over (libcurl's buffer, the Lua string, the decoded table).
+config.MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 config.fields = fields
 
 local SECRET = { secret_access_key = true, session_token = true, bearer_token = true }
@@ -121,6 +129,7 @@ function config.build(user)
     end
   end
   c.timeout = c.timeout or 30
+  c.max_response_bytes = c.max_response_bytes or config.MAX_RESPONSE_BYTES
   if c.validate == nil then c.validate = true end   -- model-specific body checks (validate.lua)
   c.profile_explicit = c.profile_name ~= nil
   c.connect_timeout = c.connect_timeout or c.timeout

@@ -9,6 +9,10 @@ local scheduler = require "bedrock.transport.scheduler"
 
 local http = {}
 
+-- Credential documents are a few hundred bytes: a hostile endpoint cannot
+-- make the process hold more than this.
+http.MAX_BODY = 1024 * 1024
+
 --- A driver for code that runs outside any client: inside a bedrock task
 -- it waits through the scheduler, elsewhere it pumps a private engine.
 function http.default_driver()
@@ -45,6 +49,7 @@ function http.fetch(driver, req)
     method = req.method or "GET", url = req.url, headers = lines, body = req.body,
     connect_timeout_ms = ms, total_timeout_ms = ms, idle_timeout_ms = ms,
     no_proxy = req.direct,
+    max_body_bytes = http.MAX_BODY,
   }
   if not x then return nil, errors.invalid(tostring(xerr)) end
   while x:state() == "running" do driver.wait(x) end
