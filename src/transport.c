@@ -539,6 +539,12 @@ static enum xfer_error classify(CURLcode rc)
     return XFER_ERR_TLS;
   case CURLE_OPERATION_TIMEDOUT:
     return XFER_ERR_TIMEOUT;
+  case CURLE_URL_MALFORMAT:
+  case CURLE_UNSUPPORTED_PROTOCOL:
+  case CURLE_BAD_FUNCTION_ARGUMENT:
+  case CURLE_OUT_OF_MEMORY:         /* 7.88: also a request past its 1 MiB header buffer */
+  case CURLE_FILESIZE_EXCEEDED:
+    return XFER_ERR_REQUEST;
   case CURLE_RECV_ERROR:
   case CURLE_SEND_ERROR:
   case CURLE_GOT_NOTHING:
@@ -585,6 +591,14 @@ static void on_done(struct xfer *x, CURLcode rc)
     ** connection yet means nothing was sent, so the caller may retry */
     x->connect_phase = !x->connected;
     x->timeout = x->connected ? XFER_TIMEOUT_READ : XFER_TIMEOUT_CONNECT;
+  }
+  if(classify(rc) == XFER_ERR_REQUEST) {
+    char msg[CURL_ERROR_SIZE + 96];
+    snprintf(msg, sizeof(msg), "libcurl could not make the request: %s%s",
+             x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc),
+             rc == CURLE_OUT_OF_MEMORY ? " (a header or the URL is likely too large)" : "");
+    finish(x, XFER_FAILED, XFER_ERR_REQUEST, msg);
+    return;
   }
   if(classify(rc) == XFER_ERR_TLS) {
     char msg[CURL_ERROR_SIZE + 64];
@@ -1078,6 +1092,7 @@ const char *xfer_errname(enum xfer_error err)
   case XFER_ERR_TOO_LARGE: return "ResponseTooLarge";
   case XFER_ERR_ABORTED: return "Aborted";
   case XFER_ERR_TLS: return "TLSError";
+  case XFER_ERR_REQUEST: return "InvalidParameter";
   default: return "ConnectionError";
   }
 }

@@ -38,8 +38,11 @@ enum xfer_error {
   XFER_ERR_TOO_LARGE,     /* a body over max_body (XFER_MAX_BODY by default) */
   XFER_ERR_ABORTED,       /* closed by the caller */
   XFER_ERR_OTHER,         /* anything else libcurl reported */
-  XFER_ERR_TLS            /* the server's certificate was not trusted (or the CA
+  XFER_ERR_TLS,           /* the server's certificate was not trusted (or the CA
                           ** file/directory could not be used): not transient */
+  XFER_ERR_REQUEST        /* libcurl could not make the request as given (a
+                          ** malformed URL, headers past its buffer, out of
+                          ** memory): sending it again cannot help */
 };
 
 #define XFER_MAX_BODY (256u * 1024u * 1024u)

@@ -55,6 +55,8 @@ local function encode_label(s)
 end
 client.encode_label = encode_label
 
+local check_length = shapes.check_length
+
 local function check_string(params, key, required)
   local v = params[key]
   if v == nil then
@@ -169,6 +171,7 @@ local function build_invoke(params, streaming, cfg)
     local uri = w.uri
     for i = 1, #uri do
       local ok, err = check_string(params, uri[i][2], true)
+      if ok then ok, err = check_length(uri[i][3], params[uri[i][2]], uri[i][2]) end
       if not ok then return nil, err end
     end
     headers = { _1 = nil, _2 = nil }  -- room for the two defaults
@@ -186,6 +189,7 @@ local function build_invoke(params, streaming, cfg)
         if key == "content_type" or key == "accept" then headers[row[5]] = "application/json" end
       else
         local ok, err = check_string(params, key, uri)
+        if ok then ok, err = check_length(row[3], v, key) end
         if not ok then return nil, err end
         if not uri then headers[row[5]] = v end
       end
@@ -555,6 +559,7 @@ function Client:invoke_model_with_bidirectional_stream(params)
     if not err then
       local ok
       ok, err = check_string({ model_id = model_id }, "model_id", true)
+      if ok then ok, err = check_length("InvokeModelIdentifier", model_id, "model_id") end
       if ok then err = nil end
     end
     if not err then
