@@ -304,6 +304,29 @@ static int lengine_running(lua_State *L)
   return 1;
 }
 
+/* limits(max_connections, idle_timeout_s): the pool's size (transfers
+** past it queue) and idle-connection timeout; 0 or nil leaves one as it is */
+static int lengine_limits(lua_State *L)
+{
+  struct lengine *le = check_engine(L, 1);
+  lua_Integer n = luaL_optinteger(L, 2, 0), idle = luaL_optinteger(L, 3, 0);
+  luaL_argcheck(L, n >= 0 && n <= 1000000, 2, "must be a count from 0 to 1000000");
+  luaL_argcheck(L, idle >= 0 && idle <= 86400 * 365, 3, "must be seconds, from 0");
+  if(xfer_engine_set_limits(le->e, (long)n, (long)idle))
+    return luaL_error(L, "libcurl refused the connection limits");
+  return 0;
+}
+
+/* release(): close the pool's idle connections (now, or once the running
+** transfers end) */
+static int lengine_release(lua_State *L)
+{
+  struct lengine *le = check_engine(L, 1);
+  if(xfer_engine_release(le->e))
+    return luaL_error(L, "cannot release the connections: out of memory");
+  return 0;
+}
+
 /* --------------------------------------------------------------- Transfer */
 
 static struct lxfer *check_xfer(lua_State *L, int i)
@@ -1259,6 +1282,8 @@ static const luaL_Reg engine_methods[] = {
   { "request", lengine_request },
   { "pump", lengine_pump },
   { "running", lengine_running },
+  { "limits", lengine_limits },
+  { "release", lengine_release },
   { "close", lengine_close },
   { NULL, NULL }
 };

@@ -100,6 +100,21 @@ struct xfer_options {
 struct xfer_engine *xfer_engine_new(void);
 void xfer_engine_free(struct xfer_engine *e);
 
+/* The connection pool's limits (botocore's max_pool_connections, and an
+** idle timeout as the other AWS SDKs have). max_connections caps the
+** connections open at once, idle or busy: a transfer past it waits in
+** libcurl's queue for one to free up, it does not fail; it also caps the
+** idle connections kept. idle_timeout_s: a connection idle longer is not
+** reused but closed (libcurl checks when a transfer looks for one). 0
+** leaves a setting as it is. Returns 0, or -1 when libcurl refused. */
+int xfer_engine_set_limits(struct xfer_engine *e, long max_connections,
+                           long idle_timeout_s);
+
+/* Close every idle connection of the pool: at once when no transfer runs,
+** else as soon as the last running one ends (in a pump). Nothing else
+** changes; the engine stays usable. Returns 0, or -1 on out of memory. */
+int xfer_engine_release(struct xfer_engine *e);
+
 /* Wait up to timeout_ms for network activity (less when a timer of libcurl
 ** or an idle deadline is nearer), then move every transfer forward. Returns
 ** the number of transfers still running, or -1 with a message in err when

@@ -23,8 +23,16 @@ local encode_json = cjson.encode
 
 -- ------------------------------------------------------------------ drivers
 
-local function sync_driver()
+--- The pool limits of cfg as engine:limits takes them: a count, and whole
+-- seconds (libcurl's CURLOPT_MAXAGE_CONN).
+local function pool_limits(cfg)
+  return cfg.max_pool_connections, math.max(1, math.ceil(cfg.idle_connection_timeout))
+end
+client.pool_limits = pool_limits
+
+local function sync_driver(cfg)
   local engine = core.engine()
+  engine:limits(pool_limits(cfg))
   return {
     engine = function() return engine end,
     -- one pump: returns once anything moved (or a second passed)
@@ -252,12 +260,17 @@ end
 
 function client.new(user_config)
   local self = make(user_config, nil, "BedrockClient")
-  self.driver = sync_driver()
+  self.driver = sync_driver(self.config)
   return self
 end
 
 function client.new_async(user_config)
-  return make(user_config, async_driver, "AsyncBedrockClient")
+  local self = make(user_config, async_driver, "AsyncBedrockClient")
+  -- the shared engine's pool follows the open async clients; the last one
+  -- closed releases its connections
+  self.pool_token = {}
+  scheduler.attach(self.pool_token, pool_limits(self.config))
+  return self
 end
 
 function Client:__tostring()
@@ -271,6 +284,7 @@ function Client:close()
   if not self.closed then
     self.closed = true
     self.driver.close()
+    if self.pool_token then scheduler.detach(self.pool_token) end
   end
 end
 Client.__close = Client.close

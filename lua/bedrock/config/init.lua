@@ -42,7 +42,20 @@ local fields = {
   total_timeout     = { is_positive_number, "a positive number of seconds" },
   -- limits (README "Limits")
   max_response_bytes = { is_positive_int, "a positive integer (bytes)" },
+  max_pool_connections = { is_positive_int, "a positive integer (connections)" },
+  idle_connection_timeout = { is_positive_number, "a positive number of seconds" },
 }
+
+--- Connections a client's engine keeps open at once, idle or busy; calls
+-- and streams past it wait for one to free up. botocore's default is 10, for
+-- requests that hold a connection for milliseconds; a Bedrock stream holds
+-- one for the whole generation (seconds to minutes), so ten streams would
+-- stall everything else. 64 lets many streams run side by side and stays
+-- far below the usual limit of 1024 descriptors (ulimit -n).
+config.MAX_POOL_CONNECTIONS = 64
+--- Seconds a connection may sit idle and still be reused (libcurl's
+-- CURLOPT_MAXAGE_CONN; the AWS SDK for Java's connectionMaxIdleTime is 60 s).
+config.IDLE_CONNECTION_TIMEOUT = 60
 
 --- The largest reply body kept: Bedrock's replies are JSON of a few KiB to a
 -- few MiB; the largest are image models' base64 images (a handful of
@@ -130,6 +143,8 @@ function config.build(user)
   end
   c.timeout = c.timeout or 30
   c.max_response_bytes = c.max_response_bytes or config.MAX_RESPONSE_BYTES
+  c.max_pool_connections = c.max_pool_connections or config.MAX_POOL_CONNECTIONS
+  c.idle_connection_timeout = c.idle_connection_timeout or config.IDLE_CONNECTION_TIMEOUT
   if c.validate == nil then c.validate = true end   -- model-specific body checks (validate.lua)
   c.profile_explicit = c.profile_name ~= nil
   c.connect_timeout = c.connect_timeout or c.timeout
