@@ -102,6 +102,20 @@ describe("fault: hostile endpoint_url", function()
       assert.matches(case[3], r.msg, 1, true)
       assert.is_nil(r.msg:find("SECRET-MARK", 1, true))
     end
+    -- STS (assume role, web identity) and the SSO portal take the same checks
+    local r = child.run({ HOME = dir, AWS_CONFIG_FILE = dir .. "/none",
+      AWS_ENDPOINT_URL_STS = "http://u:SECRET-MARK@127.0.0.1:1", AWS_ENDPOINT_URL_SSO = "http://127.0.0.1:1/?x" }, [[
+      local endpoint = require "bedrock.config.endpoint"
+      local files = { profiles = {}, config = {}, credentials = {} }
+      local sts, sts_err = endpoint.service(files, "default", "STS", "sts", "us-east-1")
+      local sso, sso_err = endpoint.service(files, "default", "SSO", "portal.sso", "us-east-1")
+      print(cjson.encode{ sts = sts or false, sts_err = sts_err, sso = sso or false, sso_err = sso_err })
+    ]])
+    assert.is_false(r.sts)
+    assert.matches("STS endpoint URL from AWS_ENDPOINT_URL_STS must not hold a user name or password", r.sts_err, 1, true)
+    assert.is_nil(r.sts_err:find("SECRET-MARK", 1, true))
+    assert.is_false(r.sso)
+    assert.matches("SSO endpoint URL from AWS_ENDPOINT_URL_SSO must not hold a query", r.sso_err, 1, true)
     child.rmdir(dir)
   end)
 end)
