@@ -96,7 +96,7 @@ test: deps all test-c test-emulator test-lua
 test-asan: deps all build-asan/bedrock/core.so
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
-	LUA_CPATH="$(CURDIR)/build-asan/?.so;;" $(BUSTED) --exclude-tags=soak
+	LUA_CPATH="$(CURDIR)/build-asan/?.so;;" $(BUSTED) --cpath="$(CURDIR)/build-asan/?.so" --exclude-tags=soak
 
 # The C tests must free everything; the Lua suite must lose nothing (busted
 # closes the Lua state on exit, so every userdata's __gc has run by then;

@@ -50,6 +50,7 @@ build = {
     ["bedrock.auth.providers.web_identity"] = "lua/bedrock/auth/providers/web_identity.lua",
     ["bedrock.policy.retry"] = "lua/bedrock/policy/retry.lua",
     ["bedrock.transport.scheduler"] = "lua/bedrock/transport/scheduler.lua",
+    ["bedrock.api.reply"] = "lua/bedrock/api/reply.lua",
     ["bedrock.api.shapes"] = "lua/bedrock/api/shapes.lua",
     ["bedrock.api.stream"] = "lua/bedrock/api/stream.lua",
     ["bedrock.policy.validate"] = "lua/bedrock/policy/validate.lua",

@@ -140,3 +140,50 @@ print(json.dumps({"auth": req.headers["Authorization"], "date": req.headers["X-A
     end
   end)
 end)
+
+-- The standalone signer refuses what the client refuses: a header whose
+-- value (or name) holds a CR or LF is a header injection once the host
+-- sends the headers it signed. A host doing its own I/O (here engine:request
+-- to the emulator, which verifies SigV4) gets an error before anything goes out.
+describe("bedrock.sigv4.sign and line breaks", function()
+  local emulator = require "spec.support.emulator"
+  local core = require "bedrock.core"
+  local MODEL_PATH = "/model/anthropic.claude-3-sonnet-20240229-v1%3A0/invoke"
+  local BODY = '{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}'
+
+  local function send(emu, headers)
+    local url = emu.url .. MODEL_PATH
+    local all = { ["Content-Type"] = "application/json", Accept = "application/json" }
+    for k, v in pairs(headers) do all[k] = v end
+    local added = bedrock.sigv4.sign{ method = "POST", url = url, headers = all, body = BODY,
+      region = "us-east-1", service = "bedrock", credentials = emulator.credentials }
+    local lines = {}
+    for k, v in pairs(all) do lines[#lines + 1] = k .. ": " .. v end
+    for k, v in pairs(added) do lines[#lines + 1] = k .. ": " .. v end
+    local engine = core.engine()
+    local x = assert(engine:request{ method = "POST", url = url, headers = lines, body = BODY,
+      connect_timeout_ms = 5000, idle_timeout_ms = 10000 })
+    while x:state() == "running" do engine:pump(1000) end
+    local status = x:status()
+    x:close()
+    engine:close()
+    return status
+  end
+
+  it("signs and sends a clean header; refuses CR, LF in a value or a name, naming no value", function()
+    local emu = emulator.shared()
+    emu:reset()
+    assert.are.equal(200, send(emu, { ["X-Amzn-Bedrock-Trace"] = "ENABLED" }))
+    assert.are.equal(1, #emu:requests())
+    for _, bad in ipairs{ "\r\nX-Injected: yes", "\n", "\r", "SECRET-MARK\r\n" } do
+      local ok, err = pcall(send, emu, { ["X-Amzn-Bedrock-Trace"] = "ENABLED" .. bad })
+      assert.is_false(ok)
+      assert.matches("value of header 'X-Amzn-Bedrock-Trace' contains a CR, LF or NUL", tostring(err), 1, true)
+      assert.is_nil(tostring(err):find("SECRET-MARK", 1, true))
+    end
+    local ok, err = pcall(send, emu, { ["X-Bad\r\nX-Injected"] = "yes" })
+    assert.is_false(ok)
+    assert.matches("not an HTTP token", tostring(err), 1, true)
+    assert.are.equal(1, #emu:requests())      -- nothing else went out
+  end)
+end)

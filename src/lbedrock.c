@@ -192,7 +192,7 @@ static int lengine_close(lua_State *L)
 /* request{ method, url, headers = {"Name: value", ...}, body, stream,
 **          connect_timeout_ms, idle_timeout_ms, total_timeout_ms,
 **          high_water, unwrap_chunks, ca_file, ca_path,
-**          duplex, send_high_water }
+**          duplex, send_high_water, no_proxy, max_body_bytes }
 ** -> Transfer | nil, err (a CR, LF or NUL in the method, URL, a header or
 **    a CA path: nothing is sent) */
 static int lengine_request(lua_State *L)
@@ -229,6 +229,8 @@ static int lengine_request(lua_State *L)
   o.high_water = (size_t)opt_integer(L, 2, "high_water", 0);
   o.duplex = opt_bool(L, 2, "duplex", 0);
   o.send_high_water = (size_t)opt_integer(L, 2, "send_high_water", 0);
+  o.no_proxy = opt_bool(L, 2, "no_proxy", 0);
+  o.max_body = (size_t)opt_integer(L, 2, "max_body_bytes", 0);
 
   /* The userdata exists before any C allocation, so an error below leaves
   ** nothing behind. It keeps its engine alive through the user value. */
@@ -301,6 +303,29 @@ static int lengine_running(lua_State *L)
   struct lengine *le = luaL_checkudata(L, 1, ENGINE_MT);
   lua_pushinteger(L, le->e ? xfer_engine_running(le->e) : 0);
   return 1;
+}
+
+/* limits(max_connections, idle_timeout_s): the pool's size (transfers
+** past it queue) and idle-connection timeout; 0 or nil leaves one as it is */
+static int lengine_limits(lua_State *L)
+{
+  struct lengine *le = check_engine(L, 1);
+  lua_Integer n = luaL_optinteger(L, 2, 0), idle = luaL_optinteger(L, 3, 0);
+  luaL_argcheck(L, n >= 0 && n <= 1000000, 2, "must be a count from 0 to 1000000");
+  luaL_argcheck(L, idle >= 0 && idle <= 86400 * 365, 3, "must be seconds, from 0");
+  if(xfer_engine_set_limits(le->e, (long)n, (long)idle))
+    return luaL_error(L, "libcurl refused the connection limits");
+  return 0;
+}
+
+/* release(): close the pool's idle connections (now, or once the running
+** transfers end) */
+static int lengine_release(lua_State *L)
+{
+  struct lengine *le = check_engine(L, 1);
+  if(xfer_engine_release(le->e))
+    return luaL_error(L, "cannot release the connections: out of memory");
+  return 0;
 }
 
 /* --------------------------------------------------------------- Transfer */
@@ -622,6 +647,31 @@ static void split_url(lua_State *L, const char *url, const char **host,
   }
 }
 
+/* Raise the signer's refusal, naming the header at fault (never its value:
+** it may be a secret) when a name or value is the reason. Runs only on
+** failure, so the signing path scans nothing twice. */
+static int sign_error(lua_State *L, const struct sigv4_request *r, int rc)
+{
+  size_t i, k;
+  if(rc == SIGV4_ERR_ARG) {
+    for(i = 1; i < r->nheaders; i++)     /* [0] is host, from the URL */
+      for(k = 0; k < r->headers[i].name_len; k++) {
+        unsigned char ch = (unsigned char)r->headers[i].name[k];
+        if(ch <= 0x20 || ch >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", ch))
+          return luaL_error(L, "sigv4: a header name is not an HTTP token "
+                            "(it contains a CR, LF, space or separator)");
+      }
+    for(i = 1; i < r->nheaders; i++) {
+      const struct sigv4_header *h = &r->headers[i];
+      for(k = 0; k < h->value_len; k++)
+        if(h->value[k] == '\r' || h->value[k] == '\n' || h->value[k] == '\0')
+          return luaL_error(L, "sigv4: the value of header '%s' contains a CR, LF or NUL",
+                            h->name);
+    }
+  }
+  return luaL_error(L, "sigv4: %s", sigv4_strerror(rc));
+}
+
 /* sigv4_sign{ method, url, headers = {name = value}, body, region, service,
 **             credentials = {access_key_id, secret_access_key, session_token},
 **             time, normalize, double_encode, debug }
@@ -711,11 +761,13 @@ static int lsigv4_sign(lua_State *L)
     /* event-stream input signs the literal STREAMING-... instead */
     r.payload_hash = luaL_checkstring(L, -1);
   }
-  rc = sigv4_sign(get_signer(L), &r, &c, debug ? SIGV4_KEEP_INTERMEDIATE : 0,
+  /* the signed headers are sent as they are: a line break would inject one */
+  rc = sigv4_sign(get_signer(L), &r, &c,
+                  SIGV4_REFUSE_LINE_BREAKS | (debug ? SIGV4_KEEP_INTERMEDIATE : 0),
                   &out);
   if(rc != SIGV4_OK) {
     sigv4_output_free(&out);
-    return luaL_error(L, "sigv4: %s", sigv4_strerror(rc));
+    return sign_error(L, &r, rc);
   }
   lua_createtable(L, 0, 3);
   lua_pushlstring(L, out.authorization, out.authorization_len);
@@ -1308,6 +1360,8 @@ static const luaL_Reg engine_methods[] = {
   { "request", lengine_request },
   { "pump", lengine_pump },
   { "running", lengine_running },
+  { "limits", lengine_limits },
+  { "release", lengine_release },
   { "close", lengine_close },
   { NULL, NULL }
 };

@@ -496,6 +496,11 @@ static int value_scan(const char *p, size_t n, int *plain)
   return 1;
 }
 
+static int has_line_break(const char *p, size_t n)
+{
+  return memchr(p, '\r', n) != NULL || memchr(p, '\n', n) != NULL;
+}
+
 /* The session token goes out as a header value: no control bytes. */
 static int token_value_ok(const char *p, size_t n)
 {
@@ -792,7 +797,9 @@ int sigv4_sign(struct sigv4_signer *s, const struct sigv4_request *r,
     h[i].name_len = r->headers[i].name_len;
     h[i].value = r->headers[i].value_len ? r->headers[i].value : "";
     h[i].value_len = r->headers[i].value_len;
-    if(!value_scan(h[i].value, h[i].value_len, &h[i].plain)) {
+    if(!value_scan(h[i].value, h[i].value_len, &h[i].plain) ||
+       ((flags & SIGV4_REFUSE_LINE_BREAKS) && !h[i].plain &&
+        has_line_break(h[i].value, h[i].value_len))) {
       rc = SIGV4_ERR_ARG;
       goto fail;
     }

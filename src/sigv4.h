@@ -64,6 +64,11 @@ struct sigv4_output {
 };
 
 #define SIGV4_KEEP_INTERMEDIATE 1u
+/* Refuse a CR or LF in a header value (SIGV4_ERR_ARG). Without it a value
+** may hold line breaks, as the AWS suite's get-header-value-multiline signs
+** them (folded to spaces); a host that sends the headers it signed needs
+** this, since a line break there is a header injection. */
+#define SIGV4_REFUSE_LINE_BREAKS 2u
 
 enum sigv4_status {
   SIGV4_OK = 0,

@@ -6,6 +6,8 @@
 ** may be freed first.
 */
 #include <ctype.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +107,7 @@ struct xfer {
   struct bytes ready;             /* validated frames, back to back */
   size_t high_water;
   int paused;                     /* we returned CURL_WRITEFUNC_PAUSE */
+  size_t max_body;                /* see xfer_options.max_body */
 
   /* duplex transfers: the request body is the send queue, fed while the
   ** response is read (HTTP/2) */
@@ -118,6 +121,7 @@ struct xfer {
   int connected;                  /* a connection is up (new or reused) */
   int sends;                      /* times the request went out: 0 or 1 */
   int resend_refused;             /* libcurl wanted to send it again (see on_prereq) */
+  int socket_errno;               /* why socket() failed (EMFILE...), 0: it did not */
   enum xfer_timeout timeout;      /* which limit ended it, for XFER_ERR_TIMEOUT */
 
   long idle_timeout_ms;
@@ -141,6 +145,9 @@ struct xfer_engine {
   struct xfer *changed_head, *changed_tail;
   int running;
   unsigned long next_id;
+  long max_connections;           /* xfer_engine_set_limits; 0: libcurl's own */
+  long idle_timeout_s;            /* CURLOPT_MAXAGE_CONN of new transfers; 0: libcurl's */
+  int release_pending;            /* close the pool once nothing runs */
 };
 
 double xfer_now_ms(void)
@@ -234,6 +241,33 @@ static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip,
   return CURL_PREREQFUNC_OK;
 }
 
+/* A body the transfer would keep (not a 2xx event stream, which is decoded
+** frame by frame) is refused from its Content-Length when that is over
+** max_body, before a byte of it is read. */
+static int declared_length_ok(struct xfer *x, const char *name, size_t nlen,
+                              const char *value, size_t vlen)
+{
+  unsigned long long n = 0;
+  size_t i;
+  if(nlen != 14 || strncasecmp(name, "content-length", 14) || x->status < 200 ||
+     (x->stream && x->status <= 299))
+    return 1;
+  for(i = 0; i < vlen; i++) {
+    if(value[i] < '0' || value[i] > '9')
+      return 1;                   /* not a length: libcurl itself refuses it */
+    if(n > (~0ull - 9) / 10)
+      break;                      /* beyond any limit */
+    n = n * 10 + (unsigned long long)(value[i] - '0');
+  }
+  if(i == vlen && n <= x->max_body)
+    return 1;
+  x->error = XFER_ERR_TOO_LARGE;
+  snprintf(x->detail, sizeof(x->detail),
+           "the response declares %.*s bytes (Content-Length), over max_response_bytes (%zu)",
+           (int)(vlen > 20 ? 20 : vlen), value, x->max_body);
+  return 0;
+}
+
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 {
   struct xfer *x = ud;
@@ -280,6 +314,8 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
     vstart++;
   while(vend > vstart && isspace((unsigned char)ptr[vend - 1]))
     vend--;
+  if(!declared_length_ok(x, ptr, nlen, ptr + vstart, vend - vstart))
+    return 0;
   if(x->nhdrs == x->hdrs_cap) {
     size_t ncap = x->hdrs_cap ? x->hdrs_cap * 2 : 16;
     struct header_ref *nh = realloc(x->hdrs, ncap * sizeof(*nh));
@@ -311,8 +347,14 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 
   x->last_activity_ms = xfer_now_ms();
   if(!x->stream || x->status < 200 || x->status > 299) {
-    if(bytes_append(&x->body, ptr, n, XFER_MAX_BODY)) {
+    if(bytes_append(&x->body, ptr, n, x->max_body)) {
       x->error = XFER_ERR_TOO_LARGE;
+      if(x->body.len - x->body.off + n > x->max_body)
+        snprintf(x->detail, sizeof(x->detail),
+                 "the response body passed max_response_bytes (%zu) while being read",
+                 x->max_body);
+      else
+        snprintf(x->detail, sizeof(x->detail), "out of memory for the response body");
       return 0;
     }
     return n;
@@ -425,6 +467,64 @@ static void nudge_duplex(struct xfer *x, double now)
 
 /* ---- engine ---- */
 
+/* The multi handle's own options: set on a new one, and again on the
+** handle that replaces it in a release. */
+static int apply_multi_limits(struct xfer_engine *e)
+{
+  /* one connection per host is not a limit we want: streams run side by
+  ** side; with max_connections, the queue takes what is over it */
+  if(curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS,
+                       e->max_connections ? e->max_connections : 1024L) != CURLM_OK)
+    return -1;
+  if(e->max_connections &&
+     curl_multi_setopt(e->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                       e->max_connections) != CURLM_OK)
+    return -1;
+  return 0;
+}
+
+int xfer_engine_set_limits(struct xfer_engine *e, long max_connections,
+                           long idle_timeout_s)
+{
+  if(max_connections < 0 || idle_timeout_s < 0)
+    return -1;
+  if(max_connections)
+    e->max_connections = max_connections;
+  if(idle_timeout_s)
+    e->idle_timeout_s = idle_timeout_s;
+  return apply_multi_limits(e);
+}
+
+/* A new multi handle in place of the old one: curl_multi_cleanup closes
+** every connection the old one kept. Only when no transfer is on it. */
+static int swap_multi(struct xfer_engine *e)
+{
+  CURLM *fresh = curl_multi_init();
+  if(!fresh)
+    return -1;
+  curl_multi_cleanup(e->multi);
+  e->multi = fresh;
+  e->release_pending = 0;
+  return apply_multi_limits(e);
+}
+
+/* A release waits for the last running transfer: called where no libcurl
+** call is under way (the end of a pump, xfer_free). */
+static void release_if_due(struct xfer_engine *e)
+{
+  if(e->release_pending && e->running == 0)
+    swap_multi(e);                /* on failure it stays due */
+}
+
+int xfer_engine_release(struct xfer_engine *e)
+{
+  if(e->running > 0) {
+    e->release_pending = 1;
+    return 0;
+  }
+  return swap_multi(e);
+}
+
 struct xfer_engine *xfer_engine_new(void)
 {
   struct xfer_engine *e;
@@ -443,8 +543,7 @@ struct xfer_engine *xfer_engine_new(void)
     free(e);
     return NULL;
   }
-  /* one connection per host is not a limit we want: streams run side by side */
-  curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, 1024L);
+  apply_multi_limits(e);
   e->next_id = 1;
   return e;
 }
@@ -503,6 +602,12 @@ static enum xfer_error classify(CURLcode rc)
     return XFER_ERR_TLS;
   case CURLE_OPERATION_TIMEDOUT:
     return XFER_ERR_TIMEOUT;
+  case CURLE_URL_MALFORMAT:
+  case CURLE_UNSUPPORTED_PROTOCOL:
+  case CURLE_BAD_FUNCTION_ARGUMENT:
+  case CURLE_OUT_OF_MEMORY:         /* 7.88: also a request past its 1 MiB header buffer */
+  case CURLE_FILESIZE_EXCEEDED:
+    return XFER_ERR_REQUEST;
   case CURLE_RECV_ERROR:
   case CURLE_SEND_ERROR:
   case CURLE_GOT_NOTHING:
@@ -549,6 +654,22 @@ static void on_done(struct xfer *x, CURLcode rc)
     ** connection yet means nothing was sent, so the caller may retry */
     x->connect_phase = !x->connected;
     x->timeout = x->connected ? XFER_TIMEOUT_READ : XFER_TIMEOUT_CONNECT;
+  }
+  if(x->socket_errno == EMFILE || x->socket_errno == ENFILE) {
+    char msg[160];
+    snprintf(msg, sizeof(msg), "too many open files: %s (%s): no socket for a new "
+             "connection; lower max_pool_connections or raise the limit (ulimit -n)",
+             strerror(x->socket_errno), x->socket_errno == EMFILE ? "EMFILE, this process" : "ENFILE, the system");
+    finish(x, XFER_FAILED, XFER_ERR_CONNECT, msg);
+    return;
+  }
+  if(classify(rc) == XFER_ERR_REQUEST) {
+    char msg[CURL_ERROR_SIZE + 96];
+    snprintf(msg, sizeof(msg), "libcurl could not make the request: %s%s",
+             x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc),
+             rc == CURLE_OUT_OF_MEMORY ? " (a header or the URL is likely too large)" : "");
+    finish(x, XFER_FAILED, XFER_ERR_REQUEST, msg);
+    return;
   }
   if(classify(rc) == XFER_ERR_TLS) {
     char msg[CURL_ERROR_SIZE + 64];
@@ -645,10 +766,50 @@ int xfer_engine_pump(struct xfer_engine *e, long timeout_ms, char *err,
       finish(x, XFER_FAILED, XFER_ERR_TIMEOUT, msg2);
     }
   }
+  release_if_due(e);
   return e->running;
 }
 
 /* ---- transfers ---- */
+
+/* libcurl's own socket(), plus two things it does not do: remember why it
+** failed (at the descriptor limit libcurl says only "Couldn't connect to
+** server"), and close-on-exec, so a credential_process child never
+** inherits a connection. */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose,
+                                    struct curl_sockaddr *a)
+{
+  struct xfer *x = ud;
+  curl_socket_t s;
+  (void)purpose;
+#ifdef SOCK_CLOEXEC
+  s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+#else
+  s = socket(a->family, a->socktype, a->protocol);
+#endif
+  if(s == CURL_SOCKET_BAD)
+    x->socket_errno = errno;
+  return s;
+}
+
+/* Options of the hardening work, set apart from the request path's own.
+** A credential endpoint (IMDS, the container's) is fetched directly: an
+** empty CURLOPT_PROXY overrides http_proxy / all_proxy from the
+** environment, so neither the token sent nor the keys returned pass
+** through a proxy (botocore's container fetcher uses none either). */
+static int apply_hardening(struct xfer_engine *e, struct xfer *x,
+                           const struct xfer_options *o)
+{
+  if(o->no_proxy && curl_easy_setopt(x->easy, CURLOPT_PROXY, "") != CURLE_OK)
+    return -1;
+  x->max_body = o->max_body ? o->max_body : XFER_MAX_BODY;
+  if(e->idle_timeout_s &&
+     curl_easy_setopt(x->easy, CURLOPT_MAXAGE_CONN, e->idle_timeout_s) != CURLE_OK)
+    return -1;
+  curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+  curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETDATA, x);
+  return 0;
+}
 
 static int header_ok(const char *h)
 {
@@ -745,6 +906,10 @@ struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
   }
   if(o->ca_path && curl_easy_setopt(x->easy, CURLOPT_CAPATH, o->ca_path) != CURLE_OK) {
     snprintf(err, errlen, "libcurl refused the CA directory");
+    goto fail;
+  }
+  if(apply_hardening(e, x, o)) {
+    snprintf(err, errlen, "libcurl refused a connection option");
     goto fail;
   }
   curl_easy_setopt(x->easy, CURLOPT_TCP_NODELAY, 1L);
@@ -850,6 +1015,7 @@ void xfer_free(struct xfer *x)
       x->engine->idle[x->engine->nidle++] = x->easy;
       x->easy = NULL;
     }
+    release_if_due(x->engine);
     x->engine = NULL;
   }
   curl_easy_cleanup(x->easy);
@@ -1025,6 +1191,7 @@ const char *xfer_errname(enum xfer_error err)
   case XFER_ERR_TOO_LARGE: return "ResponseTooLarge";
   case XFER_ERR_ABORTED: return "Aborted";
   case XFER_ERR_TLS: return "TLSError";
+  case XFER_ERR_REQUEST: return "InvalidParameter";
   default: return "ConnectionError";
   }
 }

@@ -35,11 +35,14 @@ enum xfer_error {
   XFER_ERR_RESET,         /* the connection dropped while the response was under way */
   XFER_ERR_STREAM,        /* the event stream is malformed (see xfer_error_detail) */
   XFER_ERR_TRUNCATED,     /* the response ended inside an event-stream frame */
-  XFER_ERR_TOO_LARGE,     /* a non-stream body over XFER_MAX_BODY */
+  XFER_ERR_TOO_LARGE,     /* a body over max_body (XFER_MAX_BODY by default) */
   XFER_ERR_ABORTED,       /* closed by the caller */
   XFER_ERR_OTHER,         /* anything else libcurl reported */
-  XFER_ERR_TLS            /* the server's certificate was not trusted (or the CA
+  XFER_ERR_TLS,           /* the server's certificate was not trusted (or the CA
                           ** file/directory could not be used): not transient */
+  XFER_ERR_REQUEST        /* libcurl could not make the request as given (a
+                          ** malformed URL, headers past its buffer, out of
+                          ** memory): sending it again cannot help */
 };
 
 #define XFER_MAX_BODY (256u * 1024u * 1024u)
@@ -83,12 +86,34 @@ struct xfer_options {
   int duplex;
   size_t send_high_water;         /* queued input bytes that make xfer_send report
                                   ** the queue full; 0: default */
+  /* Hardening (xfer_apply_limits): */
+  int no_proxy;                   /* never a proxy, whatever the environment says
+                                  ** (credential endpoints: IMDS, the container's) */
+  size_t max_body;                /* largest body kept (a reply, a stream's error
+                                  ** document): a Content-Length over it fails the
+                                  ** transfer before the body is read, and so does
+                                  ** passing it while reading; 0: XFER_MAX_BODY */
 };
 
 /* Engines. NULL on out of memory. Freeing an engine aborts and detaches its
 ** transfers; they may still be freed afterwards. */
 struct xfer_engine *xfer_engine_new(void);
 void xfer_engine_free(struct xfer_engine *e);
+
+/* The connection pool's limits (botocore's max_pool_connections, and an
+** idle timeout as the other AWS SDKs have). max_connections caps the
+** connections open at once, idle or busy: a transfer past it waits in
+** libcurl's queue for one to free up, it does not fail; it also caps the
+** idle connections kept. idle_timeout_s: a connection idle longer is not
+** reused but closed (libcurl checks when a transfer looks for one). 0
+** leaves a setting as it is. Returns 0, or -1 when libcurl refused. */
+int xfer_engine_set_limits(struct xfer_engine *e, long max_connections,
+                           long idle_timeout_s);
+
+/* Close every idle connection of the pool: at once when no transfer runs,
+** else as soon as the last running one ends (in a pump). Nothing else
+** changes; the engine stays usable. Returns 0, or -1 on out of memory. */
+int xfer_engine_release(struct xfer_engine *e);
 
 /* Wait up to timeout_ms for network activity (less when a timer of libcurl
 ** or an idle deadline is nearer), then move every transfer forward. Returns

@@ -752,6 +752,37 @@ static void run_extra(void)
   bad[2].value_len = 3;
   check("NUL in header value rejected",
         sigv4_sign(s, &r2, &c, 0, &out) == SIGV4_ERR_ARG);
+  /* line breaks: signed (folded) by default, as the suite's multiline case
+  ** wants; refused under SIGV4_REFUSE_LINE_BREAKS, which a host that sends
+  ** what it signed passes */
+  bad[2].value = "a\r\nX-Injected: 1";
+  bad[2].value_len = 16;
+  ok = sigv4_sign(s, &r2, &c, 0, &out) == SIGV4_OK;
+  sigv4_output_free(&out);
+  check("CRLF in header value refused with SIGV4_REFUSE_LINE_BREAKS",
+        ok && sigv4_sign(s, &r2, &c, SIGV4_REFUSE_LINE_BREAKS, &out) == SIGV4_ERR_ARG &&
+        !out.authorization);
+  bad[2].value = "a\nb";
+  bad[2].value_len = 3;
+  check("LF alone refused with SIGV4_REFUSE_LINE_BREAKS",
+        sigv4_sign(s, &r2, &c, SIGV4_REFUSE_LINE_BREAKS, &out) == SIGV4_ERR_ARG);
+  bad[2].value = "a\rb";
+  check("CR alone refused with SIGV4_REFUSE_LINE_BREAKS",
+        sigv4_sign(s, &r2, &c, SIGV4_REFUSE_LINE_BREAKS | SIGV4_KEEP_INTERMEDIATE,
+                   &out) == SIGV4_ERR_ARG && !out.canonical_request);
+  bad[2].value = "a \t b";
+  bad[2].value_len = 5;
+  ok = sigv4_sign(s, &r2, &c, SIGV4_REFUSE_LINE_BREAKS, &out) == SIGV4_OK;
+  sigv4_output_free(&out);
+  check("spaces and tabs still signed with SIGV4_REFUSE_LINE_BREAKS", ok);
+  bad[2].name = "X\r\nY";
+  bad[2].name_len = 4;
+  bad[2].value = "v";
+  bad[2].value_len = 1;
+  check("CR LF in header name rejected",
+        sigv4_sign(s, &r2, &c, 0, &out) == SIGV4_ERR_ARG);
+  bad[2].name = "X-Custom";
+  bad[2].name_len = 8;
   c2 = c;
   c2.session_token = "tok\nen";
   check("control byte in session token rejected",

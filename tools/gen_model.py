@@ -98,7 +98,8 @@ def main(argv):
     w("-- operations[Name] = { name = <Lua method>, method, uri, input = <shape>, stream = <event union> }")
     w("-- shapes[Name] = { type, members = { { wire name, lua name, shape, location, location name }, ... },")
     w("--   required = { wire names }, union, document, eventstream, exceptions = { event names }, member, key, value,")
-    w("--   timestamp_format, idempotency = <wire name of the idempotency-token member> }")
+    w("--   timestamp_format, idempotency = <wire name of the idempotency-token member>,")
+    w("--   min, max = the model's length (strings: characters; lists, maps, blobs) or range (numbers) }")
     w("return {")
     w("  api_version = %s," % lua_str(model["metadata"]["apiVersion"]))
     w("  signing_name = %s," % lua_str(model["metadata"]["signingName"]))
@@ -137,6 +138,11 @@ def main(argv):
             parts.append("required = { %s }" % ", ".join(lua_str(r) for r in s["required"]))
         if s.get("payload"):
             parts.append("payload = %s" % lua_str(s["payload"]))
+        # Smithy's length (strings, lists, maps, blobs) or range (numbers)
+        for bound in ("min", "max"):
+            if bound in s:
+                v = s[bound]
+                parts.append("%s = %s" % (bound, int(v) if float(v).is_integer() else repr(float(v))))
         members = s.get("members") if s["type"] == "structure" and not s.get("document") else None
         if members:
             rows = []

@@ -10,9 +10,10 @@ end
 child.quote = shell_quote
 
 --- Run `code` (which should print one JSON document) with exactly `env`
--- (plus PATH, LUA_PATH, LUA_CPATH). Returns the decoded JSON.
-function child.run(env, code)
-  local parts = { "env -i" }
+-- (plus PATH, LUA_PATH, LUA_CPATH). Returns the decoded JSON. `shell`:
+-- a shell command run first, in the same shell (e.g. "ulimit -n 64").
+function child.run(env, code, shell)
+  local parts = { shell and (shell .. " && env -i") or "env -i" }
   local keep = { PATH = os.getenv("PATH"), LUA_PATH = package.path, LUA_CPATH = package.cpath }
   for k, v in pairs(keep) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
   for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end

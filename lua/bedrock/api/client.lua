@@ -17,6 +17,7 @@ local retry = require "bedrock.policy.retry"
 local scheduler = require "bedrock.transport.scheduler"
 local shapes = require "bedrock.api.shapes"
 local usage = require "bedrock.policy.usage"
+local reply = require "bedrock.api.reply"
 
 local client = {}
 
@@ -28,8 +29,16 @@ local encode_json = cjson.encode
 
 -- ------------------------------------------------------------------ drivers
 
-local function sync_driver()
+--- The pool limits of cfg as engine:limits takes them: a count, and whole
+-- seconds (libcurl's CURLOPT_MAXAGE_CONN).
+local function pool_limits(cfg)
+  return cfg.max_pool_connections, math.max(1, math.ceil(cfg.idle_connection_timeout))
+end
+client.pool_limits = pool_limits
+
+local function sync_driver(cfg)
   local engine = core.engine()
+  engine:limits(pool_limits(cfg))
   return {
     engine = function() return engine end,
     -- one pump: returns once anything moved (or a second passed)
@@ -59,6 +68,8 @@ local function encode_label(s)
   return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 client.encode_label = encode_label
+
+local check_length = shapes.check_length
 
 local function check_string(params, key, required)
   local v = params[key]
@@ -174,6 +185,7 @@ local function build_invoke(params, streaming, cfg)
     local uri = w.uri
     for i = 1, #uri do
       local ok, err = check_string(params, uri[i][2], true)
+      if ok then ok, err = check_length(uri[i][3], params[uri[i][2]], uri[i][2]) end
       if not ok then return nil, err end
     end
     headers = { _1 = nil, _2 = nil }  -- room for the two defaults
@@ -191,6 +203,7 @@ local function build_invoke(params, streaming, cfg)
         if key == "content_type" or key == "accept" then headers[row[5]] = "application/json" end
       else
         local ok, err = check_string(params, key, uri)
+        if ok then ok, err = check_length(row[3], v, key) end
         if not ok then return nil, err end
         if not uri then headers[row[5]] = v end
       end
@@ -259,19 +272,24 @@ end
 -- @local
 function client.new(user_config)
   local self = make(user_config, nil, "BedrockClient")
-  self.driver = sync_driver()
+  self.driver = sync_driver(self.config)
   return self
 end
 
 --- The async client of bedrock.async_client.
 -- @local
 function client.new_async(user_config)
-  return make(user_config, async_driver, "AsyncBedrockClient")
+  local self = make(user_config, async_driver, "AsyncBedrockClient")
+  -- the shared engine's pool follows the open async clients; the last one
+  -- closed releases its connections
+  self.pool_token = {}
+  scheduler.attach(self.pool_token, pool_limits(self.config))
+  return self
 end
 
 function Client:__tostring()
   return string.format("%s(region=%s, endpoint=%s, credentials=%s)", self.kind,
-    self.config.region_name, self.config.endpoint_url,
+    self.config.region_name, require("bedrock.config.endpoint").redact(self.config.endpoint_url),
     self.config.auth == "bearer" and self.config.bearer_source
       or (self.credcache.creds and self.credcache.creds.source) or "unresolved")
 end
@@ -282,6 +300,7 @@ function Client:close()
   if not self.closed then
     self.closed = true
     self.driver.close()
+    if self.pool_token then scheduler.detach(self.pool_token) end
   end
 end
 Client.__close = Client.close
@@ -417,6 +436,7 @@ function Client:_start(req, deadline)
   o.connect_timeout_ms, o.idle_timeout_ms = ms(cfg.connect_timeout), ms(cfg.read_timeout)
   o.total_timeout_ms = total_ms
   o.ca_file, o.ca_path = cfg.ca_file, cfg.ca_path
+  o.max_body_bytes = cfg.max_response_bytes
   local x, xerr = engine:request(o)
   o.url, o.headers, o.body = nil, nil, nil
   if not x then return nil, errors.invalid(xerr) end
@@ -431,6 +451,11 @@ function client.transfer_error(x)
   local err = errors.new{ code = code or "ConnectionError", message = detail or "the transfer failed" }
   if code == "TimeoutError" then err.phase = sub end
   if code == "EventStreamError" then err.reason = sub end
+  if code == "ResponseTooLarge" then
+    -- the reply's headers came: say which reply
+    err.status = x:status()
+    err.request_id = x:headers()["x-amzn-requestid"]
+  end
   err.retryable = errors.classify(err)
   return err
 end
@@ -506,9 +531,14 @@ function Client:_call(req)
         local body = x:body()
         x:close()
         local ctype = meta.headers["content-type"] or ""
-        if ctype:find("json", 1, true) then
-          local ok, doc = pcall(decode_json, body)
-          if ok then body = doc end
+        if not req.raw and body ~= "" and ctype:find("json", 1, true) then
+          -- a reply that claims JSON and does not decode is an error, not a string
+          local doc, perr = reply.decode(body, meta.status, meta.request_id)
+          if perr then
+            perr.attempts = attempts
+            return nil, perr
+          end
+          body = doc
         end
         return body, meta
       end
@@ -588,6 +618,7 @@ function Client:invoke_model_with_bidirectional_stream(params)
     if not err then
       local ok
       ok, err = check_string({ model_id = model_id }, "model_id", true)
+      if ok then ok, err = check_length("InvokeModelIdentifier", model_id, "model_id") end
       if ok then err = nil end
     end
     if not err then

@@ -293,6 +293,29 @@ shapes.to_json = to_json
 
 -- ------------------------------------------------------------------ requests
 
+--- A string that goes into the path, a header or the query string, against
+-- its shape's length in the service model (characters, as Smithy counts
+-- them: UTF-8 code points, or bytes for text that is not UTF-8). Checked
+-- before sending: an oversized model id used to reach libcurl, whose
+-- request-header buffer failed it as a retried "Out of memory".
+-- true | nil, InvalidParameter naming the member.
+local function check_length(shape_name, text, path)
+  local s = S[shape_name]
+  local lo, hi = s.min, s.max
+  if not hi and not lo then return true end
+  local n = #text
+  if (not hi or n <= hi) and (not lo or n >= 4 * lo) then return true end
+  n = utf8.len(text) or n
+  if hi and n > hi then
+    return fail(path, "must be at most " .. hi .. " characters, got " .. n)
+  end
+  if lo and n < lo then
+    return fail(path, "must be at least " .. lo .. " characters, got " .. n)
+  end
+  return true
+end
+shapes.check_length = check_length
+
 local function text_of(shape_name, v, path)
   local val, err = scalar(shape_name, v, path)
   if val == nil then return nil, err end
@@ -300,6 +323,10 @@ local function text_of(shape_name, v, path)
   if math.type(val) == "integer" then return string.format("%d", val) end
   val = tostring(val)
   if val:find("[%z\r\n]") then return fail(path, "contains a CR, LF or NUL") end
+  if type(v) == "string" then
+    local ok, lerr = check_length(shape_name, val, path)
+    if not ok then return nil, lerr end
+  end
   return val
 end
 

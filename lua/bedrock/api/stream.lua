@@ -26,6 +26,7 @@ local Stream = { __name = "bedrock.stream" }
 Stream.__index = Stream
 
 local decode_json = require("cjson").decode
+local reply = require "bedrock.api.reply"
 local b64decode = core.b64decode
 
 -- bedrock.api.client requires this module: look it up when first needed
@@ -134,8 +135,14 @@ local function on_message(self, x, kind, etype, payload, unwrapped)
         if not inner:find("amazon-bedrock-invocationMetrics", 1, true) then return true, inner end
         ok, ev = pcall(decode_json, inner)
       else
-        ok, ev = pcall(decode_json, inner)
-        if not ok then return true, inner end
+        local perr
+        ev, perr = reply.decode(inner, self.meta.status, self.meta.request_id, "a chunk event")
+        if perr then
+          perr.attempts = self.attempts
+          self:_fail(perr)
+          return true, nil, self.err
+        end
+        ok = true
       end
       if ok and type(ev) == "table" then
         local metrics = ev["amazon-bedrock-invocationMetrics"]
@@ -252,8 +259,14 @@ function Stream:_converse_event(etype, payload)
     if row[1] == etype then known = true break end
   end
   if not known then return nil end
-  local ok, ev = pcall(decode_json, payload)
-  if not ok or type(ev) ~= "table" then
+  local ev, perr = reply.decode(payload, self.meta.status, self.meta.request_id,
+    "a " .. tostring(etype) .. " event")
+  if perr then
+    perr.attempts = self.attempts
+    self:_fail(perr)
+    return nil, self.err
+  end
+  if type(ev) ~= "table" then
     self:_fail(errors.new{ code = "EventStreamError", request_id = self.meta.request_id,
       message = "a " .. tostring(etype) .. " event whose payload is not a JSON object" })
     return nil, self.err

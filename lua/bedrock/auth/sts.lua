@@ -48,7 +48,9 @@ local function call(ctx, action, params, source_creds)
     if kv[2] ~= nil then parts[#parts + 1] = kv[1] .. "=" .. form_encode(kv[2]) end
   end
   local body = table.concat(parts, "&")
-  local url = sts.endpoint(ctx) .. "/"
+  local base, bad = sts.endpoint(ctx)
+  if not base then return nil, errors.new{ code = "CredentialsError", message = bad } end
+  local url = base .. "/"
   local headers = { ["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8" }
   if source_creds then
     local signed = core.sigv4_sign{ method = "POST", url = url, headers = headers, body = body,

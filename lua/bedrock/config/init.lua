@@ -42,6 +42,9 @@ local function is_retry_mode(v) return v == "standard" or v == "adaptive" or v =
 -- @field on_usage `function(u)` called after each recorded call (`bedrock.policy.usage.record`)
 -- @field ca_file PEM file of CA certificates to trust instead of libcurl's default store
 -- @field ca_path directory of hashed CA certificates, trusted as well
+-- @field max_pool_connections connections open at once (default 64); calls past it queue, they do not fail
+-- @field idle_connection_timeout seconds a kept-alive connection may stay idle before it is closed (default 60)
+-- @field max_response_bytes the largest reply body taken (default 64 MiB): `ResponseTooLarge` past it
 
 -- field = { check, description }
 local fields = {
@@ -68,7 +71,28 @@ local fields = {
   connect_timeout   = { is_positive_number, "a positive number of seconds" },
   read_timeout      = { is_positive_number, "a positive number of seconds" },
   total_timeout     = { is_positive_number, "a positive number of seconds" },
+  -- limits (README "Limits")
+  max_response_bytes = { is_positive_int, "a positive integer (bytes)" },
+  max_pool_connections = { is_positive_int, "a positive integer (connections)" },
+  idle_connection_timeout = { is_positive_number, "a positive number of seconds" },
 }
+
+--- Connections a client's engine keeps open at once, idle or busy; calls
+-- and streams past it wait for one to free up. botocore's default is 10, for
+-- requests that hold a connection for milliseconds; a Bedrock stream holds
+-- one for the whole generation (seconds to minutes), so ten streams would
+-- stall everything else. 64 lets many streams run side by side and stays
+-- far below the usual limit of 1024 descriptors (ulimit -n).
+config.MAX_POOL_CONNECTIONS = 64
+--- Seconds a connection may sit idle and still be reused (libcurl's
+-- CURLOPT_MAXAGE_CONN; the AWS SDK for Java's connectionMaxIdleTime is 60 s).
+config.IDLE_CONNECTION_TIMEOUT = 60
+
+--- The largest reply body kept: Bedrock's replies are JSON of a few KiB to a
+-- few MiB; the largest are image models' base64 images (a handful of
+-- 2048-pixel PNGs, tens of MiB). Decoding holds the body about three times
+-- over (libcurl's buffer, the Lua string, the decoded table).
+config.MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 config.fields = fields
 
 local SECRET = { secret_access_key = true, session_token = true, bearer_token = true }
@@ -83,7 +107,8 @@ function Config:__tostring()
   for _, k in ipairs(keys) do
     local v = rawget(self, k)
     if v ~= nil then
-      parts[#parts + 1] = k .. "=" .. (SECRET[k] and "<redacted>" or tostring(v))
+      parts[#parts + 1] = k .. "=" .. (SECRET[k] and "<redacted>"
+        or k == "endpoint_url" and endpoint.redact(v) or tostring(v))
     end
   end
   return "config{" .. table.concat(parts, ", ") .. "}"
@@ -127,10 +152,9 @@ function config.build(user)
     fail("config key 'session_token' needs 'access_key_id' and 'secret_access_key'")
   end
   if c.endpoint_url then
-    if not c.endpoint_url:match("^https?://[^/]+") then
-      fail("config key 'endpoint_url' must start with http:// or https:// and name a host")
-    end
-    c.endpoint_url = c.endpoint_url:gsub("/+$", "")
+    local url, why = endpoint.check(c.endpoint_url, "config key 'endpoint_url'")
+    if not url then fail(why) end
+    c.endpoint_url = url
   end
   if c.budget then
     local b, msg = require("bedrock.policy.usage").check_budget(c.budget)
@@ -152,6 +176,9 @@ function config.build(user)
     end
   end
   c.timeout = c.timeout or 30
+  c.max_response_bytes = c.max_response_bytes or config.MAX_RESPONSE_BYTES
+  c.max_pool_connections = c.max_pool_connections or config.MAX_POOL_CONNECTIONS
+  c.idle_connection_timeout = c.idle_connection_timeout or config.IDLE_CONNECTION_TIMEOUT
   if c.validate == nil then c.validate = true end   -- model-specific body checks (validate.lua)
   c.profile_explicit = c.profile_name ~= nil
   c.connect_timeout = c.connect_timeout or c.timeout
@@ -171,12 +198,11 @@ function config.build(user)
 
   -- endpoint: config, then the configured ones, then the rule (FIPS, dual-stack)
   if not c.endpoint_url then
-    local configured = endpoint.configured(files, c.profile_name, "Bedrock Runtime")
+    local configured, from = endpoint.configured(files, c.profile_name, "Bedrock Runtime")
     if configured then
-      if has_control(configured) or not configured:match("^https?://[^/]+") then
-        fail("the configured endpoint URL '" .. configured .. "' must start with http:// or https:// and name a host")
-      end
-      c.endpoint_url = configured:gsub("/+$", "")
+      local url, why = endpoint.check(configured, "the configured endpoint URL from " .. from)
+      if not url then fail(why) end
+      c.endpoint_url = url
     else
       local fips, dualstack = endpoint.variants(files, c.profile_name)
       if c.use_fips_endpoint ~= nil then fips = c.use_fips_endpoint end

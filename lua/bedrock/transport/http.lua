@@ -9,6 +9,10 @@ local scheduler = require "bedrock.transport.scheduler"
 
 local http = {}
 
+-- Credential documents are a few hundred bytes: a hostile endpoint cannot
+-- make the process hold more than this.
+http.MAX_BODY = 1024 * 1024
+
 --- A driver for code that runs outside any client: inside a bedrock task
 -- it waits through the scheduler, elsewhere it pumps a private engine.
 function http.default_driver()
@@ -27,10 +31,12 @@ function http.default_driver()
   }
 end
 
---- fetch(driver, { method, url, headers = { name = value }, body, timeout })
+--- fetch(driver, { method, url, headers = { name = value }, body, timeout, direct })
 -- -> { status, headers, body } | nil, err (ConnectionError or TimeoutError,
 -- with err.phase "connect" or "read"). Any HTTP status is a response.
--- `timeout` (seconds) bounds the connect and the whole exchange.
+-- `timeout` (seconds) bounds the connect and the whole exchange. `direct`:
+-- never through a proxy, whatever http_proxy / all_proxy say (the
+-- instance's and the container's credential endpoints).
 function http.fetch(driver, req)
   driver = driver or http.default_driver()
   local lines = {}
@@ -42,6 +48,8 @@ function http.fetch(driver, req)
   local x, xerr = driver.engine():request{
     method = req.method or "GET", url = req.url, headers = lines, body = req.body,
     connect_timeout_ms = ms, total_timeout_ms = ms, idle_timeout_ms = ms,
+    no_proxy = req.direct,
+    max_body_bytes = http.MAX_BODY,
   }
   if not x then return nil, errors.invalid(tostring(xerr)) end
   while x:state() == "running" do driver.wait(x) end

@@ -74,9 +74,47 @@ function scheduler.in_task()
   return current ~= nil and current.by_co[co] ~= nil
 end
 
+-- The open async clients' pool limits, by a token each client holds (not
+-- the client itself, which must stay collectable): the shared engine keeps
+-- the largest pool and the shortest idle timeout among them.
+local pool_owners, pool_owner_count = {}, 0
+
+local function apply_pool_limits()
+  if not shared_engine or pool_owner_count == 0 then return end
+  local n, idle = 0, nil
+  for _, l in pairs(pool_owners) do
+    if l[1] > n then n = l[1] end
+    if not idle or l[2] < idle then idle = l[2] end
+  end
+  shared_engine:limits(n, idle)
+end
+
 function scheduler.engine()
-  if not shared_engine then shared_engine = core.engine() end
+  if not shared_engine then
+    shared_engine = core.engine()
+    apply_pool_limits()
+  end
   return shared_engine
+end
+
+--- An async client opens: its pool limits join the shared engine's.
+function scheduler.attach(token, max_connections, idle_timeout_s)
+  if not pool_owners[token] then pool_owner_count = pool_owner_count + 1 end
+  pool_owners[token] = { max_connections, idle_timeout_s }
+  apply_pool_limits()
+end
+
+--- An async client closes (or is collected). The last one releases the
+-- shared engine's connections: at once, or as its last transfer ends.
+function scheduler.detach(token)
+  if not pool_owners[token] then return end
+  pool_owners[token] = nil
+  pool_owner_count = pool_owner_count - 1
+  if pool_owner_count == 0 then
+    if shared_engine then shared_engine:release() end
+  else
+    apply_pool_limits()
+  end
 end
 
 --- Yield the current task until transfer x changes (an event, headers, end,

@@ -61,8 +61,9 @@ end
 local function fetch_once(ctx, url, token)
   local headers = { Accept = "application/json" }
   if token then headers.Authorization = token end
+  -- direct: the token and the keys never pass through a proxy
   local resp, err = http.fetch(ctx.driver, { url = url, headers = headers, timeout = provider.timeout,
-    what = "the container credentials endpoint" })
+    what = "the container credentials endpoint", direct = true })
   if not resp then return nil, err.message end
   if resp.status ~= 200 then
     return nil, "the container credentials endpoint answered HTTP " .. resp.status

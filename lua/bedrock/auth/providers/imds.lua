@@ -42,7 +42,8 @@ local function request(ctx, s, method, path, headers)
   local why, connect_failed
   for attempt = 1, math.max(1, s.attempts) do
     local resp, err = http.fetch(ctx.driver, { method = method, url = s.base .. path,
-      headers = headers, timeout = s.timeout, what = "IMDS " .. method .. " " .. path })
+      headers = headers, timeout = s.timeout, what = "IMDS " .. method .. " " .. path,
+      direct = true })   -- link-local: never through a proxy
     if resp and resp.status < 500 then return resp end
     if resp then
       why = "IMDS " .. method .. " " .. path .. " answered HTTP " .. resp.status

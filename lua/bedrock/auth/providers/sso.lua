@@ -55,7 +55,8 @@ local function fetch(ctx, cfg)
   local token, err = load_token(cfg)
   if not token then return nil, err end
   local files = credentials.files(ctx)
-  local base = endpoint.service(files, ctx.profile_name, "SSO", "portal.sso", cfg.sso_region)
+  local base, bad = endpoint.service(files, ctx.profile_name, "SSO", "portal.sso", cfg.sso_region)
+  if not base then return nil, credentials.error(bad) end
   local url = base .. "/federation/credentials?account_id=" .. encode(cfg.sso_account_id)
     .. "&role_name=" .. encode(cfg.sso_role_name)
   local resp
