@@ -31,7 +31,7 @@ DEB_PKGS    := gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev lib
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;./?.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps test test-c test-lua test-emulator demo bench install clean asan test-asan valgrind emulator \
+.PHONY: all deps test test-c test-lua test-emulator demo bench bench-js install clean asan test-asan valgrind emulator \
         model fuzz fuzz-deps fuzz-build fuzz-seeds soak
 
 all: build/bedrock/core.so
@@ -109,7 +109,14 @@ build/bench_%: bench/bench_%.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p build
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -Isrc -o $@ $< src/sigv4.c src/eventstream.c -lcrypto -lz
 
-bench: deps all build/bench_sigv4 build/bench_decode
+# The JS SDK peer (bench/js): its locked packages, installed once when npm is
+# there (Node >= 20; the bench leaves the peer out without it).
+bench-js:
+	@if [ -d bench/js/node_modules/@aws-sdk/client-bedrock-runtime ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then cd bench/js && npm ci --no-audit --no-fund; \
+	else echo "npm not found: the JS SDK is left out of make bench"; fi
+
+bench: deps all build/bench_sigv4 build/bench_decode bench-js
 	build/bench_sigv4
 	build/bench_decode
 	$(LUA) bench/bench_lua.lua
