@@ -664,6 +664,9 @@ void xfer_engine_free(struct xfer_engine *e)
     x->in_changed = 0;
     x->engine = NULL;
     x->prev = x->next = NULL;
+    /* the parsed URL it may point to goes with the engine */
+    if(x->easy)
+      curl_easy_setopt(x->easy, CURLOPT_CURLU, NULL);
   }
   while(e->nidle > 0)
     kit_free(&e->idle[--e->nidle]);
