@@ -99,10 +99,16 @@ local function open_streams(count)
 end
 do
   local base, base_file, base_anon = rss_kib(), rss_kib("RssFile"), rss_kib("RssAnon")
+  -- PSS: each shared page divided among the processes that map it (what
+  -- this process adds to the machine, rather than what it can see)
+  local pss
+  local f = io.open("/proc/self/smaps_rollup")
+  if f then pss = tonumber(f:read("a"):match("\nPss:%s+(%d+)")); f:close() end
   local before, peak = open_streams(100)
   print(string.format("(e) RSS: %.1f MiB at start (%.1f MiB of it shared-library pages: libcurl's dependencies"
-    .. " and OpenSSL; %.1f MiB anonymous), %.1f MiB with 100 open streams (+%.1f KiB per stream)",
-    base / 1024, base_file / 1024, base_anon / 1024, peak / 1024, (peak - before) / 100))
+    .. " and OpenSSL; %.1f MiB anonymous%s), %.1f MiB with 100 open streams (+%.1f KiB per stream)",
+    base / 1024, base_file / 1024, base_anon / 1024,
+    pss and string.format("; PSS %.1f MiB", pss / 1024) or "", peak / 1024, (peak - before) / 100))
   results.rss100 = peak
   -- what no Lua code of ours can lower: a fresh interpreter, then the same
   -- after loading bedrock.core (libcurl, OpenSSL and their shared libraries)
