@@ -31,7 +31,7 @@ DEB_PKGS    := gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev lib
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;./?.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps test test-c test-lua test-emulator demo bench bench-js install clean asan test-asan valgrind emulator \
+.PHONY: all deps test test-c test-lua test-emulator demo bench bench-js bench-instructions install clean asan test-asan valgrind emulator \
         model fuzz fuzz-deps fuzz-build fuzz-seeds soak
 
 all: build/bedrock/core.so
@@ -120,6 +120,17 @@ bench: deps all build/bench_sigv4 build/bench_decode bench-js
 	build/bench_sigv4
 	build/bench_decode
 	$(LUA) bench/bench_lua.lua
+
+# Client instructions per keep-alive invoke (callgrind, this process only:
+# the emulator is not counted): two runs of bench/invoke_loop.lua, 600 and
+# 100 invokes, the difference over 500.
+bench-instructions: deps all
+	@for n in 100 600; do \
+	  valgrind --tool=callgrind --callgrind-out-file=build/callgrind.invoke.$$n \
+	    $(LUA) bench/invoke_loop.lua $$n 2>&1 | sed -n 's/.*Collected : //p' > build/callgrind.invoke.$$n.total; \
+	done; \
+	a=$$(cat build/callgrind.invoke.100.total); b=$$(cat build/callgrind.invoke.600.total); \
+	echo "callgrind: $$(( (b - a) / 500 )) client instructions per keep-alive invoke_model"
 
 # The soak spec alone (it also runs in `make test`: about 15 s): 10,000
 # invokes and 1,000 streams, RSS flat within 5 %.
