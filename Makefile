@@ -7,6 +7,7 @@ PKG_CONFIG  ?= pkg-config
 PREFIX      ?= /usr/local
 LIBDIR      ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUADIR      ?= $(PREFIX)/share/lua/$(LUA_VERSION)
+BINDIR      ?= $(PREFIX)/bin
 TESTDATA    ?= test/data
 PYTHON      ?= python3
 # the emulator's python: Debian's has python3-h2 (HTTP/2); with another, emulator.py falls back
@@ -21,18 +22,23 @@ ALL_CFLAGS  := -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC -fvisi
 LIBS        := $(shell $(PKG_CONFIG) --libs libcurl libcrypto zlib 2>/dev/null)
 LIBFLAG     ?= -shared
 
-CORE_SRC    := src/sigv4.c src/eventstream.c src/transport.c src/spawn.c src/lbedrock.c
+CORE_SRC    := src/sigv4.c src/eventstream.c src/transport.c src/spawn.c src/sigint.c src/lbedrock.c
 CORE_HDR    := $(wildcard src/*.h)
 
 # Debian packages the build, the suite, the demo and the benchmarks need.
 DEB_PKGS    := gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
-               zlib1g-dev lua-cjson lua-busted luarocks curl python3 python3-h2 valgrind openssl procps
+               zlib1g-dev lua-cjson lua-busted luarocks curl python3 python3-h2 valgrind openssl procps \
+               git zip unzip lua-ldoc lua-markdown
+
+# .busted names lua5.4 for a plain `busted`; here $(LUA) runs it already, so no second process
+# (valgrind and the sanitizers would watch only the first one)
+BUSTED      := $(LUA) /usr/bin/busted --ignore-lua
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;./?.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps test test-c test-lua test-emulator demo bench bench-js bench-instructions install clean asan test-asan valgrind emulator \
-        model fuzz fuzz-deps fuzz-build fuzz-seeds soak
+.PHONY: all deps test test-c test-lua test-emulator demo bench bench-js bench-instructions install clean asan test-asan \
+        valgrind emulator model fuzz fuzz-deps fuzz-build fuzz-seeds soak rock docs
 
 all: build/bedrock/core.so
 
@@ -74,14 +80,14 @@ test-emulator:
 	$(PYTHON) spec/support/test_emulator.py
 
 test-lua: all
-	$(LUA) /usr/bin/busted
+	$(BUSTED)
 
 test: deps all test-c test-emulator test-lua
 
-test-asan: deps build-asan/bedrock/core.so
+test-asan: deps all build-asan/bedrock/core.so
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
-	LUA_CPATH="$(CURDIR)/build-asan/?.so;;" $(LUA) /usr/bin/busted --exclude-tags=soak
+	LUA_CPATH="$(CURDIR)/build-asan/?.so;;" $(BUSTED) --exclude-tags=soak
 
 # The C tests must free everything; the Lua suite must lose nothing (busted
 # closes the Lua state on exit, so every userdata's __gc has run by then;
@@ -91,7 +97,7 @@ valgrind: deps all build/test_sigv4 build/test_eventstream
 	$(VALGRIND) --errors-for-leak-kinds=all build/test_sigv4 $(TESTDATA)
 	$(VALGRIND) --errors-for-leak-kinds=all build/test_eventstream $(TESTDATA)
 	$(VALGRIND) --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
-	  $(LUA) /usr/bin/busted --exclude-tags=soak
+	  $(BUSTED) --exclude-tags=soak
 
 demo: deps all
 	$(LUA) examples/demo.lua
@@ -135,7 +141,7 @@ bench-instructions: deps all
 # The soak spec alone (it also runs in `make test`: about 15 s): 10,000
 # invokes and 1,000 streams, RSS flat within 5 %.
 soak: all
-	$(LUA) /usr/bin/busted --tags=soak
+	$(BUSTED) --tags=soak
 
 # libFuzzer targets (fuzz/): the event-stream decoder and the SigV4 signer,
 # built with clang under ASan + UBSan. `make fuzz` seeds each corpus from
@@ -188,6 +194,37 @@ install: all
 	install -m 0755 build/bedrock/core.so $(DESTDIR)$(LIBDIR)/bedrock/core.so
 	cd lua && find bedrock -name '*.lua' | while read -r f; do \
 	  install -D -m 0644 "$$f" "$(DESTDIR)$(LUADIR)/$$f" || exit 1; done
+	@# the bedrock command, and the emulator it starts (found beside bedrock/cli.lua)
+	install -D -m 0644 spec/support/emulator.py $(DESTDIR)$(LUADIR)/bedrock/emulator.py
+	install -D -m 0755 bin/bedrock $(DESTDIR)$(BINDIR)/bedrock
+
+# A source rock of the release rockspec, packed as `luarocks pack` packs it from the forge (a clone
+# of the tag, .git dropped), but from this checkout: a scratch bare clone of ROCK_REF (HEAD: what
+# is committed, not the work tree) tagged v$(ROCK_VERSION), and git told to fetch the rockspec's URL
+# from there. Then the rock is built into a scratch tree and every module is loaded from it alone.
+ROCK_VERSION ?= 0.1.0
+ROCK_REF     ?= HEAD
+ROCKSPEC     := rockspec/lua-bedrock-$(ROCK_VERSION)-1.rockspec
+ROCK_URL     := $(shell sed -n 's/^ *url = "git+\(.*\)",*$$/\1/p' $(ROCKSPEC) 2>/dev/null)
+rock:
+	rm -rf build/rock && mkdir -p build/rock
+	git clone -q --bare --no-hardlinks . build/rock/repo.git
+	git -C build/rock/repo.git tag -f v$(ROCK_VERSION) $$(git rev-parse $(ROCK_REF)) >/dev/null
+	cd build/rock && GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=url.$(CURDIR)/build/rock/repo.git.insteadOf \
+	  GIT_CONFIG_VALUE_0=$(ROCK_URL) luarocks --lua-version $(LUA_VERSION) pack $(CURDIR)/$(ROCKSPEC)
+	luarocks --lua-version $(LUA_VERSION) --tree $(CURDIR)/build/rock/tree build --deps-mode=none \
+	  build/rock/lua-bedrock-$(ROCK_VERSION)-1.src.rock
+	cd / && $(LUA) $(CURDIR)/tools/check_rock.lua $(CURDIR)/$(ROCKSPEC) $(CURDIR)/build/rock/tree
+
+# The API reference (LDoc, config.ld) into build/docs, then the check that no public name of
+# the live objects, no config key and no error code is missing from it (tools/check_docs.lua).
+docs: all
+	@rm -rf build/docs
+	@out=$$(ldoc .) || { echo "$$out"; exit 1; }; \
+	if echo "$$out" | grep -v '^reading configuration\|^output written' | grep .; then \
+	  echo "docs: ldoc warned"; exit 1; fi
+	$(LUA) tools/check_docs.lua build/docs
+	@echo "reference: build/docs/index.html"
 
 clean:
 	rm -rf build build-asan

@@ -23,7 +23,7 @@ build = {
   type = "builtin",
   modules = {
     ["bedrock.core"] = {
-      sources = { "src/sigv4.c", "src/eventstream.c", "src/transport.c", "src/spawn.c", "src/lbedrock.c" },
+      sources = { "src/sigv4.c", "src/eventstream.c", "src/transport.c", "src/spawn.c", "src/sigint.c", "src/lbedrock.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
       libraries = { "curl", "crypto", "z" },
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(ZLIB_INCDIR)" },
@@ -65,6 +65,13 @@ build = {
     ["bedrock.policy.usage"] = "lua/bedrock/policy/usage.lua",
     ["bedrock.auth.sha1"] = "lua/bedrock/auth/sha1.lua",
     ["bedrock.auth.sts"] = "lua/bedrock/auth/sts.lua",
+    ["bedrock.cli"] = "lua/bedrock/cli.lua",
+  },
+  install = {
+    -- the bedrock command (LuaRocks wraps it with the tree's paths), and the
+    -- emulator it starts: bedrock/emulator.py beside bedrock/cli.lua
+    bin = { bedrock = "bin/bedrock" },
+    lua = { ["bedrock.emulator"] = "spec/support/emulator.py" },
   },
 }
 test = { type = "busted" }

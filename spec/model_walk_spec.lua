@@ -276,8 +276,8 @@ describe("the service-model walk", function()
         local ok, err = pcall(function() for _ in client:invoke_model_with_response_stream(params) do end end)
         return ok, err
       end
-      local req = assert(client:prepare_operation(op_name, params))
-      return client:call(req)
+      local req = assert(client:_prepare_operation(op_name, params))
+      return client:_call(req)
     end
     local n = each_probe(function(op_name, input, probe, params)
       if invoke_op(op_name) then

@@ -1,15 +1,75 @@
--- The README's examples for the operations and for usage run as they are
--- against the emulator (only its URL is put in).
+-- Every ```lua block of the README runs as it is written, against the emulator. Blocks
+-- that name the emulator's URL run in this process with only that URL replaced; blocks
+-- written for AWS (a region, no endpoint, credentials from the environment) run as a user
+-- would run them: in a child lua5.4 whose environment points them at the emulator
+-- (AWS_ENDPOINT_URL and the emulator's keys, an empty HOME). The last test checks that
+-- the sections below hold every lua block of the README.
 local emulator = require "spec.support.emulator"
+local child = require "spec.support.child"
 
-local function examples(from, to)
+local function readme()
   local f = assert(io.open("README.md", "rb"))
   local text = f:read("a")
   f:close()
-  local a = assert(text:find(from, 1, true), from)
-  local b = assert(text:find(to, a, true), to)
+  return text
+end
+
+-- the README sections whose blocks the tests run: from one heading to the next
+local SECTIONS = {
+  { "## Use", "### Async" },
+  { "### Async", "### Bidirectional streams" },
+  { "### Bidirectional streams", "## Checking bodies" },
+  { "## Checking bodies", "### Per-model limits" },
+  { "### Per-model limits", "## Conversations" },
+  { "## Conversations", "## Converse, tokens" },
+  { "## Converse, tokens, guardrails", "### Paging" },
+  { "### Paging", "## Usage and budgets" },
+  { "## Usage and budgets", "## Configuration" },
+  { "## Sans-I/O pieces", "## The local emulator" },
+}
+
+local function section_range(text, from, to)
+  local a = assert(text:find("\n" .. from, 1, true), from)
+  local b = assert(text:find("\n" .. to, a + 1, true), to)
+  return a, b
+end
+
+local function examples(from, to)
+  local text = readme()
+  local a, b = section_range(text, from, to)
   local out = {}
   for code in text:sub(a, b):gmatch("```lua\n(.-)```") do out[#out + 1] = code end
+  return out
+end
+
+-- a search path with its relative entries (.busted's lpath) made absolute
+local function absolute(path)
+  local cwd = assert(os.getenv("PWD"))
+  return (path:gsub("[^;]+", function(entry)
+    if entry:sub(1, 1) == "/" then return entry end
+    return cwd .. "/" .. entry:gsub("^%./", "")
+  end))
+end
+
+-- run code in a child lua5.4 with the environment a user would give to reach the emulator
+local function run_as_user(emu, code)
+  local home = child.tmpdir()
+  local script = home .. "/example.lua"
+  child.write(script, code)
+  local env = {
+    PATH = os.getenv("PATH"), LUA_PATH = absolute(package.path), LUA_CPATH = absolute(package.cpath), HOME = home,
+    AWS_ENDPOINT_URL = emu.url, AWS_EC2_METADATA_DISABLED = "true",
+    AWS_ACCESS_KEY_ID = emulator.credentials.access_key_id,
+    AWS_SECRET_ACCESS_KEY = emulator.credentials.secret_access_key,
+  }
+  local parts = { "cd", child.quote(home), "&& env -i" }
+  for k, v in pairs(env) do parts[#parts + 1] = k .. "=" .. child.quote(v) end
+  parts[#parts + 1] = "lua5.4 example.lua 2>&1"
+  local p = assert(io.popen(table.concat(parts, " ")))
+  local out = p:read("a")
+  local ok = p:close()
+  child.rmdir(home)
+  assert(ok, "the example failed:\n" .. out)
   return out
 end
 
@@ -33,6 +93,62 @@ describe("README examples", function()
     chunk()
     return table.concat(printed, "\n")
   end
+
+  local function paths()
+    local out = {}
+    for _, e in ipairs(emu:requests()) do out[#out + 1] = e.path end
+    return out
+  end
+
+  it("runs the Use example, pointed at the emulator by the environment", function()
+    local blocks = examples("## Use", "### Async")
+    assert.are.equal(1, #blocks)
+    local out = run_as_user(emu, blocks[1])
+    assert.matches("You said: Hello, Claude!\t%d+\t%d+\n", out)
+    assert.are.same({ "/model/anthropic.claude-3-sonnet-20240229-v1%3A0/invoke",
+      "/model/anthropic.claude-3-sonnet-20240229-v1%3A0/invoke-with-response-stream" }, paths())
+  end)
+
+  it("runs the Async example: three streams at once", function()
+    local blocks = examples("### Async", "### Bidirectional streams")
+    assert.are.equal(1, #blocks)
+    local out = run_as_user(emu, blocks[1])
+    local lines = {}
+    for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    assert.are.equal(3, #lines, out)
+    for i = 1, 3 do assert.matches("Poem " .. i, lines[i], 1, true) end
+    assert.are.equal(3, #paths())
+  end)
+
+  it("runs the body-check example after the Use example (its client): nothing is sent", function()
+    local use = examples("## Use", "### Async")[1]
+    local blocks = examples("## Checking bodies", "### Per-model limits")
+    assert.are.equal(1, #blocks)
+    local out = run_as_user(emu, use .. "\n" .. blocks[1])
+    assert.matches("InvalidParameter\tbody.temperature\n", out, 1, true)
+    assert.matches("\nInvalidParameter: body.temperature must be between 0 and 1, got 1.5 [anthropic messages body of ",
+      out, 1, true)
+    assert.are.equal(2, #paths())   -- the Use example's two calls only
+  end)
+
+  it("runs the conversation example: a send, a stream, a save and a resume", function()
+    local blocks = examples("## Conversations", "## Converse, tokens")
+    assert.are.equal(1, #blocks)
+    local out = run_as_user(emu, blocks[1])
+    assert.matches("What is the capital of France%?\tend_turn\t%d+\n", out)
+    assert.matches("And of Italy?", out, 1, true)
+    local p = paths()
+    assert.are.same({ "/model/us.anthropic.claude-3-7-sonnet-20250219-v1%3A0/invoke",
+      "/model/us.anthropic.claude-3-7-sonnet-20250219-v1%3A0/invoke-with-response-stream" }, p)
+  end)
+
+  it("runs the sans-I/O example", function()
+    local blocks = examples("## Sans-I/O pieces", "## The local emulator")
+    assert.are.equal(1, #blocks)
+    local out = run(blocks[1])
+    assert.matches("^AWS4%-HMAC%-SHA256 Credential=AKIDEXAMPLE/%d+/us%-east%-1/bedrock/aws4_request, "
+      .. "SignedHeaders=content%-type;host;x%-amz%-date, Signature=%x+\nchunk\t7\tpayload$", out)
+  end)
 
   it("runs the per-model limits example", function()
     local blocks = examples("### Per-model limits", "## Conversations")
@@ -93,5 +209,20 @@ describe("README examples", function()
     local out = run(blocks[1])
     assert.matches("anthropic.claude-3-sonnet-20240229-v1:0\tConverse\t1\t3\t", out, 1, true)
     assert.matches("\n4\t", out, 1, true)
+  end)
+
+  it("covers every lua block of the README", function()
+    local text = readme()
+    local covered = {}
+    for _, sec in ipairs(SECTIONS) do
+      local a, b = section_range(text, sec[1], sec[2])
+      for pos in text:sub(a, b):gmatch("()```lua\n") do covered[a + pos - 1] = true end
+    end
+    local n = 0
+    for pos in text:gmatch("()```lua\n") do
+      n = n + 1
+      assert.is_true(covered[pos], "the README's lua block at byte " .. pos .. " is run by no test")
+    end
+    assert.are.equal(10, n)
   end)
 end)

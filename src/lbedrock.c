@@ -29,6 +29,7 @@
 #include <openssl/evp.h>
 
 #include "eventstream.h"
+#include "sigint.h"
 #include "sigv4.h"
 #include "spawn.h"
 #include "transport.h"
@@ -1109,6 +1110,38 @@ static int ltime(lua_State *L)
   return 1;
 }
 
+/* sigint_catch() -> true | nil, err: SIGINT only sets a flag from now on
+** (the bedrock command's Ctrl-C; see sigint.h) */
+static int lsigint_catch(lua_State *L)
+{
+  if(sigint_catch()) {
+    luaL_pushfail(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* sigint_restore() -> true | nil, err: the disposition before sigint_catch */
+static int lsigint_restore(lua_State *L)
+{
+  if(sigint_restore()) {
+    luaL_pushfail(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* sigint_caught([clear]) -> whether SIGINT arrived (since the last clear) */
+static int lsigint_caught(lua_State *L)
+{
+  lua_pushboolean(L, sigint_caught(lua_toboolean(L, 1)));
+  return 1;
+}
+
 static int lsleep(lua_State *L)
 {
   lua_Number s = luaL_checknumber(L, 1);
@@ -1302,6 +1335,9 @@ int luaopen_bedrock_core(lua_State *L)
     { "now", lnow },
     { "time", ltime },
     { "sleep", lsleep },
+    { "sigint_catch", lsigint_catch },
+    { "sigint_restore", lsigint_restore },
+    { "sigint_caught", lsigint_caught },
     { "b64decode", lb64decode },
     { "b64encode", lb64encode },
     { "sha256_hex", lsha256_hex },

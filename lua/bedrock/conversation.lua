@@ -24,22 +24,33 @@
 -- turns already counted, spread over the new turns) and, until then, from a
 -- heuristic: ceil(bytes / 4) of its text, tool inputs and results as JSON,
 -- 1600 per image or document, plus 4 per turn.
+--
+-- `Conversation:*` are the methods of a conversation (`new`, `bedrock.conversation{...}`,
+-- `from_json`); `ConvStream:*` those of the stream `Conversation:stream` returns.
+-- @module bedrock.conversation
 local cjson = require "cjson"
 local errors = require "bedrock.errors"
 
 local conversation = {}
 
+-- A conversation of conversation.new (bedrock.conversation{...}): its methods are Conversation:*.
 local Conversation = { __name = "bedrock.conversation" }
 Conversation.__index = Conversation
 
 local null = cjson.null
 local ceil = math.ceil
 
+--- The `format` of a saved conversation (`Conversation:to_json`).
 conversation.FORMAT = "lua-bedrock.conversation"
+--- The `version` of a saved conversation that `from_json` reads.
 conversation.VERSION = 1
+--- `max_tokens` of a request when none is given.
 conversation.DEFAULT_MAX_TOKENS = 1024
+--- `anthropic_version` of an invoke request when none is given.
 conversation.ANTHROPIC_VERSION = "bedrock-2023-05-31"
+--- Estimated tokens of an image or a document block.
 conversation.MEDIA_TOKENS = 1600
+--- Estimated tokens a turn adds beyond its content.
 conversation.TURN_TOKENS = 4
 
 local function invalid(msg) return errors.invalid(msg) end
@@ -173,6 +184,10 @@ local new_keys = { model_id = true, system = true, max_context_tokens = true, ap
 -- temperature, tools, thinking; converse: call parameters such as
 -- inference_config, tool_config, additional_model_request_fields).
 -- Raises an InvalidParameter error object on bad options.
+-- @tparam table opts `model_id` (required), `system` (a string), `max_context_tokens`
+-- (trim the oldest turns past it), `api` (`"invoke"` or `"converse"`; default: invoke for
+-- Anthropic Claude ids), `max_tokens`, `params`, `anthropic_version`
+-- @treturn Conversation
 function conversation.new(opts)
   if type(opts) ~= "table" then error(invalid("conversation options must be a table"), 2) end
   for k in pairs(opts) do
@@ -603,6 +618,7 @@ local function converse_assembler()
   end, function() return blocks, usage, state.stop_reason end
 end
 
+-- The stream of Conversation:stream, a for loop over the reply's events: its methods are ConvStream:*.
 local ConvStream = { __name = "bedrock.conversation.stream" }
 ConvStream.__index = ConvStream
 
@@ -780,6 +796,6 @@ end
 conversation.Conversation = Conversation
 
 return setmetatable(conversation, {
-  --- bedrock.conversation{...} is conversation.new{...}
+  -- bedrock.conversation{...} is conversation.new{...}
   __call = function(_, opts) return conversation.new(opts) end,
 })

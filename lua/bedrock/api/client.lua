@@ -2,6 +2,12 @@
 -- engine code, differing only in how they wait. A sync client owns an
 -- engine and pumps it until its request is ready; an async client waits by
 -- yielding its task to the scheduler, which pumps the shared engine.
+--
+-- Made by `bedrock.client` and `bedrock.async_client`. Every call returns
+-- `body, meta` or `nil, err` (`bedrock.errors.Error`); streams and pagers are
+-- for-loop iterators that raise the error object instead, with a `next()` that
+-- returns `nil, err`. An async client's calls yield inside `bedrock.run`.
+-- @module bedrock.api.client
 local core = require "bedrock.core"
 local cjson = require "cjson"
 local config = require "bedrock.config"
@@ -226,6 +232,10 @@ end
 
 -- ------------------------------------------------------------------ client
 
+--- A client (sync or async: the same methods). Its metamethods: `tostring` shows the
+-- region, endpoint and credential source (never a secret); `<close>` and the garbage
+-- collector call `close`.
+-- @type Client
 local Client = {}
 Client.__index = Client
 
@@ -245,12 +255,16 @@ local function make(user_config, driver, kind)
   return self
 end
 
+--- The sync client of bedrock.client.
+-- @local
 function client.new(user_config)
   local self = make(user_config, nil, "BedrockClient")
   self.driver = sync_driver()
   return self
 end
 
+--- The async client of bedrock.async_client.
+-- @local
 function client.new_async(user_config)
   return make(user_config, async_driver, "AsyncBedrockClient")
 end
@@ -262,6 +276,8 @@ function Client:__tostring()
       or (self.credcache.creds and self.credcache.creds.source) or "unresolved")
 end
 
+--- Close the client: a sync client's connections go (an async client's shared pool stays).
+-- Idempotent; later calls fail with `InvalidParameter`.
 function Client:close()
   if not self.closed then
     self.closed = true
@@ -272,7 +288,8 @@ Client.__close = Client.close
 Client.__gc = Client.close
 
 --- The SigV4 credentials in force: resolved on first use, then cached and
--- refreshed ahead of expiry (bedrock.auth.cache). creds | nil, err.
+-- refreshed ahead of expiry (bedrock.auth.cache).
+-- @treturn table `{ access_key_id, secret_access_key, session_token, expiration, source }`, or nil, err
 function Client:credentials()
   return self.credcache:get()
 end
@@ -280,6 +297,7 @@ end
 --- Name of the provider that supplied the credentials ("explicit",
 -- "environment", "assume-role", ..., or "bearer-token-config" /
 -- "bearer-token-env" when a Bedrock API key is in use).
+-- @treturn string or nil, err
 function Client:credentials_source()
   if self.config.auth == "bearer" then return self.config.bearer_source end
   local creds, err = self:credentials()
@@ -300,7 +318,7 @@ local function creds_clean(creds)
 end
 
 -- The argument tables of core.sigv4_sign and engine:request, filled anew by
--- each Client:start and emptied of the request after the call (neither C
+-- each Client:_start and emptied of the request after the call (neither C
 -- function keeps them, and nothing between filling and calling yields).
 local sign_args, request_args = {}, {}
 
@@ -315,14 +333,16 @@ local function total_timeout_error(cfg)
 end
 
 --- The call's deadline (core.now() seconds) when total_timeout is set.
-function Client:deadline(started)
+-- @local
+function Client:_deadline(started)
   local t = self.config.total_timeout
   return t and started + t or nil
 end
 
 --- Sign and start one attempt of req, to end by `deadline` (core.now()
 -- seconds, or nil). Returns the transfer or nil, err.
-function Client:start(req, deadline)
+-- @local
+function Client:_start(req, deadline)
   if self.closed then return nil, errors.invalid("the client is closed") end
   local engine = self.driver.engine()
   local cfg = self.config
@@ -405,6 +425,7 @@ function Client:start(req, deadline)
 end
 
 --- Turn a failed transfer into an error object.
+-- @local
 function client.transfer_error(x)
   local code, detail, sub = x:error()
   local err = errors.new{ code = code or "ConnectionError", message = detail or "the transfer failed" }
@@ -415,6 +436,7 @@ function client.transfer_error(x)
 end
 
 --- Response headers of x, and the error of a non-2xx reply (or nil).
+-- @local
 function client.response_error(x)
   local status = x:status()
   if status >= 200 and status <= 299 then return nil end
@@ -442,7 +464,8 @@ end
 -- to try again, or return false. The policy decides (retryable error,
 -- attempts left, quota); a retry that could not start before the call's
 -- deadline is not made.
-function Client:backoff(state, err, attempts, deadline)
+-- @local
+function Client:_backoff(state, err, attempts, deadline)
   local policy = self.retry
   local delay = policy:retry_delay(state, err, attempts)
   if not delay then return false end
@@ -455,16 +478,17 @@ function Client:backoff(state, err, attempts, deadline)
 end
 
 --- Run req to completion with retries: body, meta | nil, err.
-function Client:call(req)
+-- @local
+function Client:_call(req)
   local started = core.now()
-  local deadline = self:deadline(started)
+  local deadline = self:_deadline(started)
   local policy = self.retry
   local state  -- the retry state (policy:begin()), made once a retry is weighed
   local attempts = 0
   while true do
     attempts = attempts + 1
     policy:before_attempt(self.driver.sleep)
-    local x, err = self:start(req, deadline)
+    local x, err = self:_start(req, deadline)
     if not x then
       -- nothing was sent (no credentials, a bad parameter, the deadline)
       err.attempts = attempts
@@ -493,20 +517,31 @@ function Client:call(req)
     policy:after_attempt(err)
     err.attempts = attempts
     state = state or policy:begin()
-    if not self:backoff(state, err, attempts, deadline) then return nil, err end
+    if not self:_backoff(state, err, attempts, deadline) then return nil, err end
   end
 end
 
+--- InvokeModel: run a model on a body.
+-- @tparam table params `model_id` (an id, ARN or inference profile), `body` (a table,
+-- JSON-encoded, or a string sent as is), `content_type`, `accept` (default `application/json`),
+-- `trace`, `guardrail_identifier`, `guardrail_version`, `performance_config_latency`,
+-- `service_tier`, `request_metadata`, `validate` (false: skip the body check for this call)
+-- @return the reply (decoded JSON when the response is JSON, else the raw string)
+-- @treturn table meta: `status`, `request_id`, `headers`, `usage` (`input_tokens`,
+-- `output_tokens`, `cache_read_input_tokens`, `cache_write_input_tokens`), `latency_ms`, `attempts`
+-- @usage local body, meta = client:invoke_model{ model_id = "anthropic.claude-3-sonnet-20240229-v1:0",
+--   body = { anthropic_version = "bedrock-2023-05-31", max_tokens = 100,
+--            messages = { { role = "user", content = "Hello" } } } }
 function Client:invoke_model(params)
   local req, err = build_invoke(params, false, self.config)
   if not req then return nil, err end
   local admitted, berr = self.ledger:admit(req.model_id)
   if not admitted then return nil, berr end
-  local body, meta = self:call(req)
+  local body, meta = self:_call(req)
   if body ~= nil then
     local ledger = self.ledger
     if ledger.on_usage then
-      self:record_usage(req, meta.usage, meta)
+      self:_record_usage(req, meta.usage, meta)
     else
       ledger:add(req.model_id, meta.usage)  -- the same counts, no entry for a hook
     end
@@ -514,6 +549,14 @@ function Client:invoke_model(params)
   return body, meta
 end
 
+--- InvokeModelWithResponseStream: the reply as events, in a for loop.
+-- @tparam table params as `invoke_model`'s: `model_id`, `body`, `content_type`, `accept`, `trace`,
+-- `guardrail_identifier`, `guardrail_version`, `performance_config_latency`, `service_tier`,
+-- `request_metadata`, `validate`; and `raw` (true: yield each chunk's bytes undecoded)
+-- @treturn bedrock.api.stream.Stream the stream, then `nil, nil, stream` (the for loop's closing value)
+-- @usage for event in client:invoke_model_with_response_stream{ model_id = id, body = body } do
+--   if event.type == "content_block_delta" then io.write(event.delta.text) end
+-- end
 function Client:invoke_model_with_response_stream(params)
   local stream = require "bedrock.api.stream"
   local req, err = build_invoke(params, true, self.config)
@@ -527,7 +570,9 @@ end
 
 --- A bidirectional session (bedrock.api.duplex): { model_id [, raw] }. Like a
 -- response stream it is returned at once, failures included (they surface
--- from send, close_input and the reads).
+-- from send, close_input and the reads). Needs SigV4 credentials (not an API key).
+-- @tparam table params `model_id`, `raw` (true: read each output event's bytes undecoded)
+-- @treturn bedrock.api.duplex.Duplex the session, then `nil, nil, session`
 function Client:invoke_model_with_bidirectional_stream(params)
   local duplex = require "bedrock.api.duplex"
   local req, err
@@ -562,16 +607,75 @@ function Client:invoke_model_with_bidirectional_stream(params)
 end
 
 --- Add a call's usage to the ledger (and run the on_usage hook).
-function Client:record_usage(req, u, meta)
+-- @local
+function Client:_record_usage(req, u, meta)
   return self.ledger:record(req.model_id, u, { operation = req.operation,
     request_id = meta and meta.request_id, latency_ms = meta and meta.latency_ms })
 end
 
---- The usage ledger: { total = {...}, models = { [model_id] = {...} } }.
+--- A copy of the usage ledger: `{ total = t, models = { [model_id] = t } }`, each `t` with
+-- `input_tokens`, `output_tokens`, `cache_read_input_tokens`, `cache_write_input_tokens`,
+-- `total_tokens`, `requests` and `cost`.
+-- @treturn table
 function Client:usage() return self.ledger:snapshot() end
 
 --- Clear the ledger (the budget starts again from nothing).
 function Client:reset_usage() self.ledger:reset() end
+
+--- Converse: a conversation turn in the model-neutral Converse form.
+-- @function Client:converse
+-- @tparam table params `model_id`, `messages`, `system`, `inference_config`, `tool_config`,
+-- `guardrail_config`, `additional_model_request_fields`, `prompt_variables`,
+-- `additional_model_response_field_paths`, `request_metadata`, `performance_config`,
+-- `service_tier`, `output_config` (the service model's members, by snake_case or wire name)
+-- @return the reply (`output.message`, `stop_reason`, `usage` ...), meta (`meta.usage` from the reply)
+
+--- ConverseStream: a Converse turn as events (`messageStart`, `contentBlockDelta`, ..., `metadata`).
+-- @function Client:converse_stream
+-- @tparam table params as `converse`'s: `model_id`, `messages`, `system`, `inference_config`,
+-- `tool_config`, `guardrail_config`, `additional_model_request_fields`, `prompt_variables`,
+-- `additional_model_response_field_paths`, `request_metadata`, `performance_config`,
+-- `service_tier`, `output_config`
+-- @treturn bedrock.api.stream.Stream the stream, then `nil, nil, stream`
+
+--- CountTokens: the tokens a request would use, nothing run.
+-- @function Client:count_tokens
+-- @tparam table params `model_id`, `input` (`{ invoke_model = { body = ... } }` or `{ converse = {...} }`)
+-- @return `{ inputTokens = n }`, meta
+
+--- ApplyGuardrail: check content against a guardrail.
+-- @function Client:apply_guardrail
+-- @tparam table params `guardrail_identifier`, `guardrail_version`, `source` (`INPUT`/`OUTPUT`), `content`,
+-- `output_scope`
+-- @return the assessment (`action`, `outputs`, `assessments`, ...), meta
+
+--- InvokeGuardrailChecks: run a guardrail's checks on content.
+-- @function Client:invoke_guardrail_checks
+-- @tparam table params `messages`, `checks`
+-- @return the result, meta
+
+--- StartAsyncInvoke: start an asynchronous invocation writing to S3.
+-- @function Client:start_async_invoke
+-- @tparam table params `model_id`, `model_input`, `output_data_config`, `client_request_token`, `tags`
+-- @return `{ invocationArn = ... }`, meta
+
+--- GetAsyncInvoke: an asynchronous invocation's state.
+-- @function Client:get_async_invoke
+-- @tparam table params `invocation_arn`
+-- @return `{ status = "InProgress"|"Completed"|"Failed", ... }`, meta
+
+--- ListAsyncInvokes: the asynchronous invocations, page after page, as one for loop.
+-- @function Client:list_async_invokes
+-- @tparam[opt] table params `status_equals`, `submit_time_after`, `submit_time_before`, `sort_by`,
+-- `sort_order`, `max_results`, `next_token` (where to start), and the pager's own `max_items`
+-- (stop after that many) and `page_size` (sent as maxResults, 1 to 1000)
+-- @treturn bedrock.api.operations.Pager the pager, then `nil, nil, pager`
+
+--- Any non-streaming operation by its service-model name (`"Converse"`, `"CountTokens"`, ...).
+-- @function Client:call_operation
+-- @tparam string op_name
+-- @tparam table params
+-- @return body, meta or nil, err
 
 require("bedrock.api.operations").install(Client, client)
 

@@ -15,6 +15,7 @@
 -- headers), a failure the retry policy allows opens a new session and sends
 -- again, re-signed, every input event sent so far; from then on failures
 -- are the caller's, like a stream's after its first event.
+-- @module bedrock.api.duplex
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
 local stream = require "bedrock.api.stream"
@@ -24,6 +25,10 @@ local encode_json = require("cjson").encode
 
 local duplex = {}
 
+--- A bidirectional session: a `bedrock.api.stream.Stream` with an input side. Its reads
+-- (`next`, the for loop, `get_meta`) are the stream's; `break`, `close()` and `<close>`
+-- reset the HTTP/2 stream.
+-- @type Duplex
 local Duplex = setmetatable({ __name = "bedrock.duplex" }, { __index = Stream })
 Duplex.__index = Duplex
 Duplex.__call = Stream.__call
@@ -38,14 +43,15 @@ end
 
 --- One attempt: a new HTTP/2 stream and a new signing chain; the input of
 -- a failed attempt goes out again.
-function Duplex:open()
+-- @local
+function Duplex:_open()
   self.attempts = self.attempts + 1
   self.meta = nil
   self.client.retry:before_attempt(self.client.driver.sleep)
-  local x, err, seed, creds = self.client:start(self.req, self.deadline)
+  local x, err, seed, creds = self.client:_start(self.req, self.deadline)
   if not x then
     err.attempts = self.attempts
-    self:fail(err)
+    self:_fail(err)
     return
   end
   self.x = x
@@ -58,8 +64,8 @@ function Duplex:open()
   end
 end
 
-function Duplex:release()
-  Stream.release(self)
+function Duplex:_release()
+  Stream._release(self)
   if self.signer then
     self.signer:close()   -- wipes its copy of the secret
     self.signer = nil
@@ -68,15 +74,16 @@ end
 
 --- Once the service has accepted the session nothing is resent: a failure
 -- is the caller's.
-function Duplex:retry_or_fail(err)
+-- @local
+function Duplex:_retry_or_fail(err)
   if self.meta or not self.replay then
-    self:release()
+    self:_release()
     if not self.settled then self.client.retry:after_attempt(err) end
     err.attempts = self.attempts
-    self:fail(err)
+    self:_fail(err)
     return
   end
-  Stream.retry_or_fail(self, err)
+  Stream._retry_or_fail(self, err)
 end
 
 --- The accepted session's input is no longer kept for a retry.
@@ -98,10 +105,11 @@ end
 -- reader (its events, then how it ended), and the input gets nil, err; a
 -- session not yet accepted is retried when the policy allows (the input is
 -- resent), else failed. Returns send's results.
-function Duplex:input_refused(x)
+-- @local
+function Duplex:_input_refused(x)
   local err = ended_error(x)
   if accepted(x) then return nil, err end
-  self:retry_or_fail(err)
+  self:_retry_or_fail(err)
   if self.err then return nil, self.err end
   return true
 end
@@ -111,6 +119,8 @@ local SEND_HIGH_WATER = 64 * 1024
 --- Send one input event: a table (encoded as JSON) or a string (sent as is,
 -- the model's JSON). Returns true, or nil, err. Waits (yields, in the
 -- async client) only while 64 KiB of input are still queued.
+-- @tparam table|string event
+-- @return true, or nil, err
 function Duplex:send(event)
   local bytes = event
   if type(event) == "table" then
@@ -128,7 +138,7 @@ function Duplex:send(event)
     if accepted(x) then self.replay = nil else self.replay[#self.replay + 1] = bytes end
   end
   local pending = x:send(self.signer:chunk(bytes))
-  if not pending then return self:input_refused(x) end   -- a retry resends this event too
+  if not pending then return self:_input_refused(x) end   -- a retry resends this event too
   local driver = self.client.driver
   if pending >= SEND_HIGH_WATER then
     -- wait for room: libcurl takes the queue as HTTP/2 flow control allows
@@ -145,20 +155,22 @@ end
 
 --- End the input (the service's end-of-input envelope). The session's
 -- output still comes, to its end. Idempotent.
+-- @return true, or nil, err
 function Duplex:close_input()
   if self.err then return nil, self.err end
   if self.closed then return nil, errors.invalid("the session is closed") end
   if self.input_closed then return true end
   self.input_closed = true
   local x = self.x
-  if not x:send(self.signer:finish()) or not x:send_end() then return self:input_refused(x) end
+  if not x:send(self.signer:finish()) or not x:send_end() then return self:_input_refused(x) end
   if self.client.driver.poke then self.client.driver.poke() end
   return true
 end
 
+--- Reset the session's HTTP/2 stream now (idempotent); the loop's closing value calls it.
 function Duplex:close()
   self.closed = true
-  self:release()
+  self:_release()
 end
 Duplex.__close = Duplex.close
 Duplex.__gc = Duplex.close

@@ -9,6 +9,8 @@
 -- Conventions as invoke_model: calls return body, meta | nil, err; the
 -- stream and the pager are for-loop iterators returning x, nil, nil, x that
 -- raise the error object, with :next() returning nil, err instead.
+-- The methods themselves are documented with the client (`bedrock.api.client.Client`).
+-- @module bedrock.api.operations
 local cjson = require "cjson"
 local errors = require "bedrock.errors"
 local model = require "bedrock.api.model"
@@ -28,10 +30,14 @@ local BUDGETED = { Converse = true, ConverseStream = true, StartAsyncInvoke = tr
 -- page_size is sent as the operation's limit member (maxResults).
 local PAGE_SIZE_MAX = 1000      -- ListAsyncInvokes' maxResults: 1-1000
 
+--- The pager of `Client:list_async_invokes`: a for loop over the items of every page
+-- (fetched as the loop needs them), raising the error object on failure.
+-- @type Pager
 local Pager = { __name = "bedrock.pager" }
 Pager.__index = Pager
 
 --- The next item across pages, nil at the end, or nil, err.
+-- @return the item (an `asyncInvokeSummaries` entry), or nil at the end, or nil, err
 function Pager:next()
   while true do
     if self.err then return nil, self.err end
@@ -87,6 +93,7 @@ function Pager:close() self.done, self.items = true, nil end
 Pager.__close = Pager.close
 
 --- The meta of the last page fetched (nil before the first).
+-- @treturn ?table meta
 function Pager:get_meta() return self.meta end
 
 function Pager:__tostring()
@@ -95,9 +102,12 @@ end
 
 -- ------------------------------------------------------------------ install
 
+--- Install the operations' methods on the client class.
+-- @local
 function operations.install(Client)
   --- Build the request of an operation: req or nil, err (budget included).
-  function Client:prepare_operation(op_name, params)
+  -- @local
+  function Client:_prepare_operation(op_name, params)
     local req, err = shapes.request(op_name, params)
     if not req then return nil, err end
     req.model_id = req.labels.modelId
@@ -108,33 +118,35 @@ function operations.install(Client)
     return req
   end
 
-  --- Any non-streaming operation by its model name: body, meta | nil, err.
+  --- Any non-streaming operation by its model name: body, meta | nil, err
+  -- (documented with the client).
+  -- @local
   function Client:call_operation(op_name, params)
     if not model.operations[op_name] then
       return nil, errors.invalid("unknown operation '" .. tostring(op_name) .. "'")
     end
-    local req, err = self:prepare_operation(op_name, params)
+    local req, err = self:_prepare_operation(op_name, params)
     if not req then return nil, err end
-    return self:call(req)
+    return self:_call(req)
   end
 
   local special = {}
 
   function special.Converse(self, params)
-    local req, err = self:prepare_operation("Converse", params)
+    local req, err = self:_prepare_operation("Converse", params)
     if not req then return nil, err end
-    local body, meta = self:call(req)
+    local body, meta = self:_call(req)
     if body ~= nil then
       local u = type(body) == "table" and usage.from_converse(body.usage)
       if u then meta.usage = u end
-      self:record_usage(req, meta.usage, meta)
+      self:_record_usage(req, meta.usage, meta)
     end
     return body, meta
   end
 
   function special.ConverseStream(self, params)
     local stream = require "bedrock.api.stream"
-    local req, err = self:prepare_operation("ConverseStream", params)
+    local req, err = self:_prepare_operation("ConverseStream", params)
     if req then
       req.stream = true
       req.events = model.shapes[model.operations.ConverseStream.stream]

@@ -12,11 +12,16 @@
 -- retry policy (bedrock.policy.retry) like a call. For the policy the attempt
 -- succeeded once the first event reaches the caller (or the stream ends
 -- cleanly without one).
+-- @module bedrock.api.stream
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
 
 local stream = {}
 
+--- A response stream (`Client:invoke_model_with_response_stream`, `Client:converse_stream`).
+-- In a for loop it yields each event and raises the error object on failure; `break`,
+-- `close()` and `<close>` abort the transfer at once.
+-- @type Stream
 local Stream = { __name = "bedrock.stream" }
 Stream.__index = Stream
 
@@ -28,37 +33,38 @@ local function client_module() return package.loaded["bedrock.api.client"] or re
 
 --- A stream, opened at once unless err. class and fields are for kinds of
 -- stream (bedrock.api.duplex): their metatable and state set before the open.
+-- @local
 function stream.new(client, req, err, class, fields)
   local self = fields or {}
   self.client, self.req, self.attempts, self.delivered = client, req, 0, 0
   self.started, self.err = core.now(), err
   setmetatable(self, class or Stream)
-  self.deadline = client:deadline(self.started)
+  self.deadline = client:_deadline(self.started)
   self.rstate = client.retry:begin()
-  if not err then self:open() end
+  if not err then self:_open() end
   return self
 end
 
-function Stream:open()
+function Stream:_open()
   self.attempts = self.attempts + 1
   self.meta = nil   -- each attempt has its own response
   self.client.retry:before_attempt(self.client.driver.sleep)
-  local x, err = self.client:start(self.req, self.deadline)
+  local x, err = self.client:_start(self.req, self.deadline)
   if not x then
     err.attempts = self.attempts
-    self:fail(err)
+    self:_fail(err)
     return
   end
   self.x = x
 end
 
-function Stream:fail(err)
-  self:release()
+function Stream:_fail(err)
+  self:_release()
   err.attempts = err.attempts or self.attempts
   self.err = err
 end
 
-function Stream:release()
+function Stream:_release()
   if self.x then
     self.x:close()
     self.x = nil
@@ -66,7 +72,8 @@ function Stream:release()
 end
 
 --- The attempt under way succeeded, for the retry policy (once).
-function Stream:settle()
+-- @local
+function Stream:_settle()
   if not self.settled then
     self.settled = true
     self.client.retry:after_attempt(nil)
@@ -75,18 +82,19 @@ function Stream:settle()
 end
 
 --- Either retry (nothing reached the caller yet) or fail with err.
-function Stream:retry_or_fail(err)
-  self:release()
+-- @local
+function Stream:_retry_or_fail(err)
+  self:_release()
   err.attempts = self.attempts
   if not self.settled then
     self.client.retry:after_attempt(err)
     if self.delivered == 0 and not self.closed
-        and self.client:backoff(self.rstate, err, self.attempts, self.deadline) then
-      if not self.closed then self:open() end
+        and self.client:_backoff(self.rstate, err, self.attempts, self.deadline) then
+      if not self.closed then self:_open() end
       return
     end
   end
-  self:fail(err)
+  self:_fail(err)
 end
 
 local function exception_error(etype, payload, x)
@@ -113,13 +121,13 @@ local function on_message(self, x, kind, etype, payload, unwrapped)
         local b64 = ok and type(doc) == "table" and doc.bytes
         inner = type(b64) == "string" and b64decode(b64) or nil
         if not inner then
-          self:fail(errors.new{ code = "EventStreamError",
+          self:_fail(errors.new{ code = "EventStreamError",
             message = "a chunk event without base64 'bytes'", attempts = self.attempts })
           return true, nil, self.err
         end
       end
       self.delivered = self.delivered + 1
-      self:settle()
+      self:_settle()
       local ok, ev
       if self.req.raw then
         -- undecoded for the caller; the last chunk is still read for the ledger
@@ -134,22 +142,22 @@ local function on_message(self, x, kind, etype, payload, unwrapped)
         if type(metrics) == "table" then
           self.meta.usage = require("bedrock.policy.usage").from_metrics(metrics)
           self.meta.metrics = metrics
-          self.client:record_usage(self.req, self.meta.usage, self.meta)
+          self.client:_record_usage(self.req, self.meta.usage, self.meta)
         end
       end
       if self.req.raw then return true, inner end
       return true, ev
     elseif self.req.events then
-      local ev, err = self:converse_event(etype, payload)
+      local ev, err = self:_converse_event(etype, payload)
       if err then return true, nil, err end
       if ev then return true, ev end
     end
     return false  -- other event types are not part of this operation's stream: skip
   elseif kind == "exception" then
-    self:retry_or_fail(exception_error(etype, payload, x))
+    self:_retry_or_fail(exception_error(etype, payload, x))
     return false
   end
-  self:fail(errors.new{ code = etype or "EventStreamError",
+  self:_fail(errors.new{ code = etype or "EventStreamError",
     message = payload or ("a stream message of type " .. kind),
     request_id = self.meta.request_id })
   return true, nil, self.err
@@ -157,6 +165,7 @@ end
 
 --- The next event: a decoded table (or the inner bytes with raw = true),
 -- nil at the clean end, or nil, err.
+-- @return the event, or nil at the clean end, or nil, err
 function Stream:next()
   -- The hot path: a message already queued on an open stream whose 2xx
   -- headers are in (meta is set only then; a failed or closed stream has
@@ -180,14 +189,14 @@ function Stream:next()
       if x:state() == "running" then
         driver.wait(x)
       else
-        self:retry_or_fail(client_module().transfer_error(x))
+        self:_retry_or_fail(client_module().transfer_error(x))
       end
     elseif status < 200 or status > 299 then
       -- an error document: wait for all of it
       if x:state() == "running" then
         driver.wait(x)
       else
-        self:retry_or_fail(client_module().response_error(x))
+        self:_retry_or_fail(client_module().response_error(x))
       end
     else
       if not self.meta then
@@ -195,7 +204,7 @@ function Stream:next()
         local ctype = self.meta.headers["content-type"]
         if ctype and not ctype:lower():find("^%s*application/vnd%.amazon%.eventstream") then
           -- a proxy's page, or a JSON document with a 200: not an event stream
-          self:fail(errors.new{ code = "EventStreamError", reason = "EVS_CONTENT_TYPE",
+          self:_fail(errors.new{ code = "EventStreamError", reason = "EVS_CONTENT_TYPE",
             message = "the response is " .. ctype:sub(1, 100)
               .. ", not an event stream (application/vnd.amazon.eventstream)",
             status = status, request_id = self.meta.request_id, attempts = self.attempts })
@@ -215,16 +224,16 @@ function Stream:next()
           if self.req.events and not self.saw_metadata then
             -- ConverseStream always ends with messageStop, then metadata:
             -- a clean HTTP end before them is a stream cut short
-            self:fail(errors.new{ code = "EventStreamError", request_id = self.meta.request_id,
+            self:_fail(errors.new{ code = "EventStreamError", request_id = self.meta.request_id,
               message = "the stream ended before its metadata event (" .. self.delivered .. " events)" })
             return nil, self.err
           end
-          self:settle()
-          self:release()
+          self:_settle()
+          self:_release()
           self.closed = true
           return nil
         else
-          self:retry_or_fail(client_module().transfer_error(x))
+          self:_retry_or_fail(client_module().transfer_error(x))
         end
       end
     end
@@ -236,7 +245,8 @@ end
 -- service model names it (messageStart, contentBlockDelta, metadata...).
 -- Returns the event, nothing for an event type the model does not know
 -- (skipped, as the SDKs do), or nil, err.
-function Stream:converse_event(etype, payload)
+-- @local
+function Stream:_converse_event(etype, payload)
   local known = false
   for _, row in ipairs(self.req.events.members) do
     if row[1] == etype then known = true break end
@@ -244,21 +254,21 @@ function Stream:converse_event(etype, payload)
   if not known then return nil end
   local ok, ev = pcall(decode_json, payload)
   if not ok or type(ev) ~= "table" then
-    self:fail(errors.new{ code = "EventStreamError", request_id = self.meta.request_id,
+    self:_fail(errors.new{ code = "EventStreamError", request_id = self.meta.request_id,
       message = "a " .. tostring(etype) .. " event whose payload is not a JSON object" })
     return nil, self.err
   end
   ev.p = nil             -- Bedrock's random-length padding
   ev.type = etype
   self.delivered = self.delivered + 1
-  self:settle()
+  self:_settle()
   if etype == "metadata" then
     self.saw_metadata = true
     local u = require("bedrock.policy.usage").from_converse(ev.usage)
     if u then
       self.meta.usage = u
       self.meta.metrics = ev.metrics
-      self.client:record_usage(self.req, u, self.meta)
+      self.client:_record_usage(self.req, u, self.meta)
     end
   end
   return ev
@@ -274,7 +284,7 @@ end
 --- Abort the transfer now (idempotent). The loop's closing value calls it.
 function Stream:close()
   self.closed = true
-  self:release()
+  self:_release()
 end
 Stream.__close = Stream.close
 Stream.__gc = Stream.close
@@ -285,6 +295,7 @@ end
 
 --- status, request_id, headers, usage (once the final metrics arrived),
 -- attempts: nil until the stream's response headers arrived.
+-- @treturn ?table meta
 function Stream:get_meta() return self.meta end
 
 stream.Stream = Stream   -- for bedrock.api.duplex, a stream with an input side

@@ -1,5 +1,7 @@
 --- Client configuration: validate the user's table, fill in the defaults the
--- way the AWS SDKs do, and never show a secret in tostring.
+-- way the AWS SDKs do, and never show a secret in tostring. The keys are those of
+-- `bedrock.client(config)` and `bedrock.async_client(config)`.
+-- @module bedrock.config
 local errors = require "bedrock.errors"
 local endpoint = require "bedrock.config.endpoint"
 local profile = require "bedrock.config.profile"
@@ -14,6 +16,32 @@ local RETRY_MODES = { standard = true, adaptive = true, legacy = true }
 local function is_retry_mode(v) return RETRY_MODES[v] == true end
 local function is_positive_number(v) return type(v) == "number" and v > 0 and v == v and v ~= math.huge end
 local function is_retry_mode(v) return v == "standard" or v == "adaptive" or v == "legacy" end
+
+--- The configuration keys (all optional). A wrong type or an unknown key raises an
+-- `InvalidParameter` error naming the key, as does a CR, LF or NUL in any string.
+-- @table keys
+-- @field region_name region to call and sign for; default `AWS_REGION`, `AWS_DEFAULT_REGION`,
+-- the profile's `region`, then `us-west-2`
+-- @field profile_name profile of the shared files; default `AWS_PROFILE`, then `default`
+-- @field access_key_id explicit credentials (with `secret_access_key`); they win over every provider
+-- @field secret_access_key see `access_key_id`; never shown by `tostring`
+-- @field session_token with explicit keys only; never shown by `tostring`
+-- @field bearer_token a Bedrock API key (default `AWS_BEARER_TOKEN_BEDROCK`): `Authorization: Bearer`, no SigV4
+-- @field max_retries retries after the first attempt (default 3)
+-- @field max_attempts attempts, the first included (`AWS_MAX_ATTEMPTS`, the profile): `max_retries = max_attempts - 1`
+-- @field retry_mode `"standard"` (default), `"adaptive"` or `"legacy"` (`AWS_RETRY_MODE`, the profile)
+-- @field use_fips_endpoint a boolean (`AWS_USE_FIPS_ENDPOINT`, the profile)
+-- @field use_dualstack_endpoint a boolean (`AWS_USE_DUALSTACK_ENDPOINT`, the profile)
+-- @field endpoint_url the endpoint (`http://127.0.0.1:4566` for the emulator); default from region and variants
+-- @field timeout seconds (default 30): `connect_timeout` and `read_timeout` unless they are given
+-- @field connect_timeout seconds to get a connection up (TCP and TLS)
+-- @field read_timeout seconds of silence allowed once connected
+-- @field total_timeout seconds for the whole call or stream, retries and their waits included
+-- @field validate check invoke bodies against the model family's schema before sending (default true)
+-- @field budget token and cost limits (`bedrock.policy.usage.budget`)
+-- @field on_usage `function(u)` called after each recorded call (`bedrock.policy.usage.record`)
+-- @field ca_file PEM file of CA certificates to trust instead of libcurl's default store
+-- @field ca_path directory of hashed CA certificates, trusted as well
 
 -- field = { check, description }
 local fields = {
@@ -71,6 +99,9 @@ end
 
 --- Validate and complete a user config. Raises an InvalidParameter error
 -- object naming the key on a wrong type or an unknown key.
+-- @tparam[opt] table user the `keys`
+-- @treturn table the config, defaults filled in
+-- @raise the InvalidParameter error object
 function config.build(user)
   if user == nil then user = {} end
   if type(user) ~= "table" then fail("config must be a table, got " .. type(user)) end

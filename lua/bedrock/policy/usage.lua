@@ -11,10 +11,38 @@
 -- call fails. Checking and recording never yield, so under the async client
 -- (coroutines on one thread) tasks cannot interleave inside either, and the
 -- totals stay exact however many calls run at once.
+--
+-- A client's ledger is `client.ledger`; `Client:usage` and `Client:reset_usage` are its
+-- snapshot and reset. `Ledger:*` are its methods.
+-- @module bedrock.policy.usage
 local errors = require "bedrock.errors"
+
+--- The config key `budget` (all keys optional).
+-- @table budget
+-- @field max_input_tokens a non-negative integer
+-- @field max_output_tokens a non-negative integer
+-- @field max_total_tokens a non-negative integer (input, output and cache tokens added up)
+-- @field max_cost a non-negative number (in the currency of `prices`)
+-- @field prices `{ [model_id] = { input, output, cache_read, cache_write } }`, per 1000 tokens;
+-- `input` and `output` are required, cache tokens cost the input price unless given
+
+--- What `on_usage(u)` receives after each recorded call (also `Ledger:record`'s result).
+-- @table record
+-- @field model_id
+-- @field operation `InvokeModel`, `Converse`, `ConverseStream`, ...
+-- @field input_tokens
+-- @field output_tokens
+-- @field cache_read_input_tokens
+-- @field cache_write_input_tokens
+-- @field total_tokens all four added up
+-- @field cost when the model is priced
+-- @field request_id
+-- @field latency_ms
+
 
 local usage = {}
 
+--- The token counts a ledger keeps, in order.
 usage.TOKEN_FIELDS = { "input_tokens", "output_tokens", "cache_read_input_tokens",
   "cache_write_input_tokens", "total_tokens" }
 
@@ -77,6 +105,11 @@ local function cost_of(p, input_tokens, output_tokens, cache_read, cache_write)
     + cache_write * (p.cache_write or input)) / 1000
 end
 
+--- The cost of usage u at prices p (per 1000 tokens); cache tokens at their own price when
+-- given, else at the input price.
+-- @tparam table p `{ input, output, cache_read, cache_write }`
+-- @tparam table u token counts, as a `record`
+-- @treturn number
 function usage.cost(p, u)
   if not p then return nil end
   return cost_of(p, u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_write_input_tokens)
@@ -158,6 +191,7 @@ function Ledger:snapshot()
   return { total = copy(self.total), models = models }
 end
 
+--- Start again from nothing (so does the budget).
 function Ledger:reset()
   self.models = {}
   self.total = zero()
@@ -191,6 +225,7 @@ local budget_keys = {
   max_cost = "number", prices = "prices",
 }
 local price_keys = { input = true, output = true, cache_read = true, cache_write = true }
+usage.budget_keys, usage.price_keys = budget_keys, price_keys   -- the docs' check reads them
 
 local function nonneg(v) return type(v) == "number" and v == v and v >= 0 and v ~= math.huge end
 
