@@ -1002,7 +1002,11 @@ struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
   if(!fits && configure(x, o, err, errlen))
     goto fail;
 
-  /* what differs from one request to the next */
+  /* Set on every request, after configure() or without it (a handle
+  ** whose profile fits skips it): what differs from one request to the
+  ** next, and every option that points at x (a ...DATA pointer). An option
+  ** added to configure() must also be part of struct easy_profile, or a
+  ** handle would carry it into a request that did not ask for it. */
   {
     CURLU *u = url_handle(e, o->url);
     curl_easy_setopt(x->easy, CURLOPT_CURLU, u);
