@@ -119,7 +119,8 @@ build/bench_%: bench/bench_%.c $(CORE_SRC) $(CORE_HDR)
 # there (Node >= 20; the bench leaves the peer out without it).
 bench-js:
 	@if [ -d bench/js/node_modules/@aws-sdk/client-bedrock-runtime ]; then :; \
-	elif command -v npm >/dev/null 2>&1; then cd bench/js && npm ci --no-audit --no-fund; \
+	elif command -v npm >/dev/null 2>&1; then (cd bench/js && npm ci --no-audit --no-fund) || \
+	  echo "npm ci failed: the JS SDK is left out of make bench"; \
 	else echo "npm not found: the JS SDK is left out of make bench"; fi
 
 bench: deps all build/bench_sigv4 build/bench_decode bench-js
