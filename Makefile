@@ -37,7 +37,7 @@ BUSTED      := $(LUA) /usr/bin/busted --ignore-lua
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;./?.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps test test-c test-lua test-emulator demo bench bench-js bench-instructions install clean asan test-asan \
+.PHONY: all deps test test-c test-lua test-emulator demo bench bench-js bench-instructions bench-floor install clean asan test-asan \
         valgrind emulator model fuzz fuzz-deps fuzz-build fuzz-seeds soak rock docs
 
 all: build/bedrock/core.so
@@ -138,6 +138,15 @@ bench-instructions: deps all
 	done; \
 	a=$$(cat build/callgrind.invoke.100.total); b=$$(cat build/callgrind.invoke.600.total); \
 	echo "callgrind: $$(( (b - a) / 500 )) client instructions per keep-alive invoke_model"
+
+# The floor under any libcurl client (bench/bench_libcurl_floor.c), both
+# ways of driving libcurl, against an emulator of its own.
+build/bench_libcurl_floor: bench/bench_libcurl_floor.c
+	@mkdir -p build
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 $(WARN) -o $@ $< $(shell $(PKG_CONFIG) --libs libcurl)
+
+bench-floor: deps all build/bench_libcurl_floor
+	$(LUA) -e 'local e = require("spec.support.emulator").start(); e:scenario("m", {}); for _, m in ipairs{ "poll", "epoll" } do os.execute("build/bench_libcurl_floor " .. e.url .. "/model/m/invoke 10000 " .. m) end; e:stop()'
 
 # The soak spec alone (it also runs in `make test`: about 15 s): 10,000
 # invokes and 1,000 streams, RSS flat within 5 %.
