@@ -40,8 +40,8 @@ BUSTED      := $(LUA) /usr/bin/busted --ignore-lua
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;./?.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps test test-c test-lua test-emulator demo bench install clean asan test-asan valgrind emulator \
-        model fuzz fuzz-deps fuzz-build fuzz-seeds soak rock docs
+.PHONY: all deps test test-c test-lua test-emulator demo bench bench-js bench-instructions bench-floor install clean asan test-asan \
+        valgrind emulator model fuzz fuzz-deps fuzz-build fuzz-seeds soak rock docs
 
 all: build/bedrock/core.so
 
@@ -124,10 +124,38 @@ build/bench_%: bench/bench_%.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p build
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -Isrc -o $@ $< src/sigv4.c src/eventstream.c -lcrypto -lz
 
-bench: deps all build/bench_sigv4 build/bench_decode
+# The JS SDK peer (bench/js): its locked packages, installed once when npm is
+# there (Node >= 20; the bench leaves the peer out without it).
+bench-js:
+	@if [ -d bench/js/node_modules/@aws-sdk/client-bedrock-runtime ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then (cd bench/js && npm ci --no-audit --no-fund) || \
+	  echo "npm ci failed: the JS SDK is left out of make bench"; \
+	else echo "npm not found: the JS SDK is left out of make bench"; fi
+
+bench: deps all build/bench_sigv4 build/bench_decode bench-js
 	build/bench_sigv4
 	build/bench_decode
 	$(LUA) bench/bench_lua.lua
+
+# Client instructions per keep-alive invoke (callgrind, this process only:
+# the emulator is not counted): two runs of bench/invoke_loop.lua, 600 and
+# 100 invokes, the difference over 500.
+bench-instructions: deps all
+	@for n in 100 600; do \
+	  valgrind --tool=callgrind --callgrind-out-file=build/callgrind.invoke.$$n \
+	    $(LUA) bench/invoke_loop.lua $$n 2>&1 | sed -n 's/.*Collected : //p' > build/callgrind.invoke.$$n.total; \
+	done; \
+	a=$$(cat build/callgrind.invoke.100.total); b=$$(cat build/callgrind.invoke.600.total); \
+	echo "callgrind: $$(( (b - a) / 500 )) client instructions per keep-alive invoke_model"
+
+# The floor under any libcurl client (bench/bench_libcurl_floor.c), both
+# ways of driving libcurl, against an emulator of its own.
+build/bench_libcurl_floor: bench/bench_libcurl_floor.c
+	@mkdir -p build
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 $(WARN) -o $@ $< $(shell $(PKG_CONFIG) --libs libcurl)
+
+bench-floor: deps all build/bench_libcurl_floor
+	$(LUA) -e 'local e = require("spec.support.emulator").start(); e:scenario("m", {}); for _, m in ipairs{ "poll", "epoll" } do os.execute("build/bench_libcurl_floor " .. e.url .. "/model/m/invoke 10000 " .. m) end; e:stop()'
 
 # The soak spec alone (it also runs in `make test`: about 15 s): 10,000
 # invokes and 1,000 streams, RSS flat within 5 %.

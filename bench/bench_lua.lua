@@ -1,8 +1,8 @@
 -- make bench, part two: the Lua-facing figures, against the local emulator.
 -- (a) sign from Lua, (c) events/s through a for loop, (d) keep-alive invokes
 -- and client CPU per invoke, (e) RSS with 100 (and 1,000) open streams, (f) a
--- bidirectional session (lock-step and pipelined); then
--- boto3 on the same emulator for the ratio.
+-- bidirectional session (lock-step and pipelined); (b) event-stream decode
+-- from Lua; then boto3 and the JS SDK on the same emulator for the ratio.
 local bedrock = require "bedrock"
 local core = require "bedrock.core"
 local emulator = require "spec.support.emulator"
@@ -99,10 +99,16 @@ local function open_streams(count)
 end
 do
   local base, base_file, base_anon = rss_kib(), rss_kib("RssFile"), rss_kib("RssAnon")
+  -- PSS: each shared page divided among the processes that map it (what
+  -- this process adds to the machine, rather than what it can see)
+  local pss
+  local f = io.open("/proc/self/smaps_rollup")
+  if f then pss = tonumber(f:read("a"):match("\nPss:%s+(%d+)")); f:close() end
   local before, peak = open_streams(100)
   print(string.format("(e) RSS: %.1f MiB at start (%.1f MiB of it shared-library pages: libcurl's dependencies"
-    .. " and OpenSSL; %.1f MiB anonymous), %.1f MiB with 100 open streams (+%.1f KiB per stream)",
-    base / 1024, base_file / 1024, base_anon / 1024, peak / 1024, (peak - before) / 100))
+    .. " and OpenSSL; %.1f MiB anonymous%s), %.1f MiB with 100 open streams (+%.1f KiB per stream)",
+    base / 1024, base_file / 1024, base_anon / 1024,
+    pss and string.format("; PSS %.1f MiB", pss / 1024) or "", peak / 1024, (peak - before) / 100))
   results.rss100 = peak
   -- what no Lua code of ours can lower: a fresh interpreter, then the same
   -- after loading bedrock.core (libcurl, OpenSSL and their shared libraries)
@@ -158,22 +164,82 @@ do
   client:close()
 end
 
--- boto3 on the same emulator
-do
-  local script = debug.getinfo(1, "S").source:sub(2):gsub("[^/]*$", "") .. "bench_boto3.py"
-  local p = io.popen(string.format("python3 %s %s %s %s 2>&1", script, emu.url,
-    cfg.access_key_id, cfg.secret_access_key))
-  local out = p:read("a")
-  p:close()
-  io.write(out)
-  local rps = tonumber(out:match("boto3 invoke_model: ([%d%.]+) requests/s"))
-  local cpu = tonumber(out:match("([%d%.]+) us client CPU per invoke"))
-  local ev = tonumber(out:match("boto3 stream: ([%d%.]+) events/s"))
-  local rss = tonumber(out:match("boto3 RSS: ([%d%.]+) MiB"))
-  if rps and cpu and ev then
-    print(string.format("ratio lua-bedrock / boto3: invoke %.1fx requests/s, %.1fx less CPU per invoke, %.1fx events/s%s",
-      results.rps / rps, cpu / (results.cpu_per_invoke * 1e6), results.events / ev,
-      rss and string.format(", RSS %.1f vs %.1f MiB", results.rss100 / 1024, rss) or ""))
+-- event-stream decode from Lua (dec:feed in the 16 KiB pieces libcurl hands
+-- over), on the frames of bench_decode.c, for the peers' decode figure
+if not results.decode_mbps then
+  local payload = string.rep('{"bytes":"eyJ0eXBlIjoiY29udGVudF9ibG9ja19kZWx0YSJ9"}', 2):sub(1, 99)
+  local headers = { [":event-type"] = "chunk", [":content-type"] = "application/json",
+    [":message-type"] = "event" }
+  local frames = {}
+  for i = 0, 255 do frames[#frames + 1] = bedrock.eventstream.encode(headers, payload .. string.char(i)) end
+  local block = table.concat(frames)
+  local buf = block:rep(50e6 // #block)
+  local pieces = {}
+  for pos = 1, #buf, 16384 do pieces[#pieces + 1] = buf:sub(pos, pos + 16383) end
+  local best = math.huge
+  for _ = 1, 3 do
+    local dec, n, t0 = bedrock.eventstream.decoder(), 0, core.now()
+    for i = 1, #pieces do n = n + #dec:feed(pieces[i]) end
+    local dt = core.now() - t0
+    assert(n == #buf // #frames[1], "decode lost messages")
+    if dt < best then best = dt end
   end
+  results.decode_mbps = #buf / 1e6 / best
+  print(string.format("(b) event-stream decode from Lua (dec:feed, 16 KiB pieces, %d-byte frames): %.0f MB/s",
+    #frames[1], results.decode_mbps))
+end
+
+-- the peers on the same emulator: boto3, and the AWS SDK for JavaScript v3
+-- (bench/js, installed by `make bench`); then lua-bedrock's ratio to the
+-- best peer of each figure
+do
+  local dir = debug.getinfo(1, "S").source:sub(2):gsub("[^/]*$", "")
+  local function run(cmd, name)
+    local p = io.popen(string.format("%s %s %s %s 2>&1", cmd, emu.url, cfg.access_key_id, cfg.secret_access_key))
+    local out = p:read("a")
+    p:close()
+    io.write(out)
+    return {
+      name = name,
+      rps = tonumber(out:match(name .. " invoke_model: ([%d%.]+) requests/s")),
+      cpu = tonumber(out:match(name .. " invoke_model: [%d%.]+ requests/s, ([%d%.]+) us client CPU per invoke")),
+      events = tonumber(out:match(name .. " stream: ([%d%.]+) events/s")),
+      decode = tonumber(out:match(name .. " decode: ([%d%.]+) MB/s")),
+      rss = tonumber(out:match(name .. " RSS: ([%d%.]+) MiB")),
+    }
+  end
+  local peers = { run("python3 " .. dir .. "bench_boto3.py", "boto3") }
+  local js = dir .. "js/"
+  if io.open(js .. "node_modules/@aws-sdk/client-bedrock-runtime/package.json") then
+    peers[#peers + 1] = run("node --no-warnings " .. js .. "bench_js.mjs", "js%-sdk")
+    peers[#peers].name = "js-sdk"
+  else
+    print("js-sdk: not installed (make bench runs npm ci in bench/js)")
+  end
+  -- best: the highest rate, the least CPU or RSS
+  local function best(key, low)
+    local b
+    for _, p in ipairs(peers) do
+      if p[key] and (not b or (low and p[key] < b[key]) or (not low and p[key] > b[key])) then b = p end
+    end
+    return b
+  end
+  local parts = {}
+  local function add(fmt, key, ours, low)
+    local b = best(key, low)
+    if b and ours then
+      parts[#parts + 1] = string.format(fmt, low and b[key] / ours or ours / b[key], b.name)
+    end
+  end
+  add("invoke %.1fx requests/s (%s)", "rps", results.rps)
+  add("%.1fx less CPU per invoke (%s)", "cpu", results.cpu_per_invoke and results.cpu_per_invoke * 1e6, true)
+  add("%.1fx events/s (%s)", "events", results.events)
+  add("%.1fx decode MB/s (%s)", "decode", results.decode_mbps)
+  local rb = best("rss", true)
+  if rb and results.rss100 then
+    parts[#parts + 1] = string.format("RSS %.1f MiB with 100 open streams vs %.1f MiB (%s, one client)",
+      results.rss100 / 1024, rb.rss, rb.name)
+  end
+  print("ratio lua-bedrock / best peer: " .. table.concat(parts, ", "))
 end
 emu:stop()

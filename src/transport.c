@@ -79,6 +79,31 @@ struct header_ref {
   size_t name_off, name_len, value_off, value_len;
 };
 
+/* What an easy handle keeps from one request to the next. A client's
+** requests differ in URL, headers and body; the rest of the options (about
+** twenty setopts, and a curl_easy_reset to clear them) are the same every
+** time, so an idle handle keeps them when its profile matches the next
+** request's. The header list's nodes and text are kept too: the list is
+** one array of nodes over one buffer, rebuilt in place, with no allocation
+** per header once the buffers have grown to fit. */
+enum kit_method { KIT_NONE = 0, KIT_POST, KIT_GET };
+
+struct easy_profile {
+  enum kit_method method;         /* KIT_NONE: options not kept (reset first) */
+  int stream;
+  long connect_timeout_ms;
+  char *ca_file, *ca_path;        /* copies; NULL: libcurl's default */
+};
+
+struct easy_kit {
+  CURL *easy;
+  struct easy_profile prof;
+  struct curl_slist *nodes;       /* the request's header list, linked in place */
+  size_t nodes_cap;
+  char *text;                     /* the header lines, NUL-terminated, back to back */
+  size_t text_cap;
+};
+
 struct xfer {
   struct xfer_engine *engine;     /* NULL once detached */
   struct xfer *prev, *next;       /* engine's list of transfers */
@@ -86,8 +111,8 @@ struct xfer {
   int in_changed;
   unsigned long id;
 
-  CURL *easy;
-  struct curl_slist *req_headers;
+  CURL *easy;                     /* kit.easy while the transfer has it */
+  struct easy_kit kit;            /* the handle, its kept options, the header list */
   char errbuf[CURL_ERROR_SIZE];
 
   enum xfer_state state;
@@ -137,10 +162,23 @@ struct xfer {
 ** otherwise pay each time. A few cover the sequential case. */
 #define IDLE_EASY 4
 
+/* Parsed URLs handed to libcurl as CURLOPT_CURLU, so that a client's
+** requests to the same few URLs are not parsed again each time. libcurl
+** copies the handle when a transfer starts, but may read it until the
+** transfer ends, so an entry is never changed or freed before the engine. */
+#define URL_CACHE 16
+
+struct url_entry {
+  char *text;
+  CURLU *handle;
+};
+
 struct xfer_engine {
   CURLM *multi;
-  CURL *idle[IDLE_EASY];
+  struct easy_kit idle[IDLE_EASY];
   int nidle;
+  struct url_entry urls[URL_CACHE];
+  int nurls;
   struct xfer *xfers;             /* every live transfer of this engine */
   struct xfer *changed_head, *changed_tail;
   int running;
@@ -155,6 +193,169 @@ double xfer_now_ms(void)
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* ---- easy kits (see struct easy_kit) ---- */
+
+static void profile_clear(struct easy_profile *p)
+{
+  free(p->ca_file);
+  free(p->ca_path);
+  memset(p, 0, sizeof(*p));
+}
+
+static void kit_free(struct easy_kit *k)
+{
+  if(k->easy)
+    curl_easy_cleanup(k->easy);
+  profile_clear(&k->prof);
+  free(k->nodes);
+  free(k->text);
+  memset(k, 0, sizeof(*k));
+}
+
+static int same_string(const char *a, const char *b)
+{
+  return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* Requests whose options a handle keeps: POST (the body is set per
+** request), and GET without a body. Others start from a reset handle. */
+static enum kit_method kit_method_of(const struct xfer_options *o)
+{
+  if(o->duplex)
+    return KIT_NONE;
+  if(!strcmp(o->method, "POST"))
+    return KIT_POST;
+  if(!strcmp(o->method, "GET") && !o->body_len)
+    return KIT_GET;
+  return KIT_NONE;
+}
+
+static int kit_fits(const struct easy_kit *k, const struct xfer_options *o)
+{
+  const struct easy_profile *p = &k->prof;
+  return p->method != KIT_NONE && p->method == kit_method_of(o) &&
+         p->stream == (o->stream != 0) &&
+         p->connect_timeout_ms == o->connect_timeout_ms &&
+         same_string(p->ca_file, o->ca_file) && same_string(p->ca_path, o->ca_path);
+}
+
+/* A kit for a request with o: an idle one whose options fit (*fits = 1),
+** else another idle one reset, else a new handle. -1 on out of memory. */
+static int kit_take(struct xfer_engine *e, const struct xfer_options *o,
+                    struct easy_kit *out, int *fits)
+{
+  int i;
+  for(i = e->nidle - 1; i >= 0 && !kit_fits(&e->idle[i], o); i--)
+    ;
+  *fits = i >= 0;
+  if(i < 0)
+    i = e->nidle - 1;
+  if(i >= 0) {
+    *out = e->idle[i];
+    e->idle[i] = e->idle[--e->nidle];
+    if(!*fits) {
+      curl_easy_reset(out->easy);
+      profile_clear(&out->prof);
+    }
+    return 0;
+  }
+  memset(out, 0, sizeof(*out));
+  out->easy = curl_easy_init();
+  return out->easy ? 0 : -1;
+}
+
+/* Back to the engine's idle kits once the transfer has left the multi
+** handle; the options that point into the transfer are cleared, the rest
+** stay for the next request. */
+static void kit_put(struct xfer_engine *e, struct easy_kit *k)
+{
+  if(e->nidle >= IDLE_EASY || k->prof.method == KIT_NONE) {
+    kit_free(k);
+    return;
+  }
+  curl_easy_setopt(k->easy, CURLOPT_PRIVATE, NULL);
+  curl_easy_setopt(k->easy, CURLOPT_ERRORBUFFER, NULL);
+  curl_easy_setopt(k->easy, CURLOPT_HEADERDATA, NULL);
+  curl_easy_setopt(k->easy, CURLOPT_WRITEDATA, NULL);
+  curl_easy_setopt(k->easy, CURLOPT_PREREQDATA, NULL);
+  e->idle[e->nidle++] = *k;
+  memset(k, 0, sizeof(*k));
+}
+
+/* Length of a header line, or (size_t)-1 when it holds a CR or LF
+** (strcspn: libc's vectorised scan, not a loop a byte at a time). */
+static size_t line_length(const char *h)
+{
+  size_t n = strcspn(h, "\r\n");
+  return h[n] ? (size_t)-1 : n;
+}
+
+/* The request's header list, built in the kit's buffers: the caller's
+** lines, then an empty "Expect:" and "Accept:" unless given (libcurl would
+** add these on its own; Bedrock needs neither). */
+static int kit_headers(struct easy_kit *k, const struct xfer_options *o,
+                       char *err, size_t errlen)
+{
+  static const char *const off[] = { "Expect:", "Accept:" };
+  enum { NOFF = sizeof(off) / sizeof(off[0]) };
+  int present[NOFF] = { 0 };
+  size_t i, j, text = 0, count = o->nheaders, pos = 0;
+  for(i = 0; i < o->nheaders; i++) {
+    const char *h = o->headers[i];
+    size_t n = line_length(h);
+    if(n == (size_t)-1) {
+      snprintf(err, errlen, "CR or LF in a header value");
+      return -1;
+    }
+    text += n + 1;
+    for(j = 0; j < NOFF; j++) {
+      size_t m = strlen(off[j]) - 1;
+      if(n > m && h[m] == ':' && !strncasecmp(h, off[j], m))
+        present[j] = 1;
+    }
+  }
+  for(j = 0; j < NOFF; j++)
+    if(!present[j]) {
+      text += strlen(off[j]) + 1;
+      count++;
+    }
+  if(count > k->nodes_cap) {
+    struct curl_slist *nn = realloc(k->nodes, count * sizeof(*nn));
+    if(!nn)
+      goto nomem;
+    k->nodes = nn;
+    k->nodes_cap = count;
+  }
+  if(text > k->text_cap) {
+    char *nt = realloc(k->text, text);
+    if(!nt)
+      goto nomem;
+    k->text = nt;
+    k->text_cap = text;
+  }
+  for(i = 0; i < count; i++) {
+    const char *h;
+    size_t n;
+    if(i < o->nheaders)
+      h = o->headers[i];
+    else {
+      for(j = 0; present[j]; j++)
+        ;
+      present[j] = 1;
+      h = off[j];
+    }
+    n = strlen(h) + 1;
+    memcpy(k->text + pos, h, n);
+    k->nodes[i].data = k->text + pos;
+    k->nodes[i].next = i + 1 < count ? &k->nodes[i + 1] : NULL;
+    pos += n;
+  }
+  return 0;
+nomem:
+  snprintf(err, errlen, "out of memory");
+  return -1;
 }
 
 static void mark_changed(struct xfer *x)
@@ -560,9 +761,17 @@ void xfer_engine_free(struct xfer_engine *e)
     x->in_changed = 0;
     x->engine = NULL;
     x->prev = x->next = NULL;
+    /* the parsed URL it may point to goes with the engine */
+    if(x->easy)
+      curl_easy_setopt(x->easy, CURLOPT_CURLU, NULL);
   }
   while(e->nidle > 0)
-    curl_easy_cleanup(e->idle[--e->nidle]);
+    kit_free(&e->idle[--e->nidle]);
+  while(e->nurls > 0) {
+    struct url_entry *u = &e->urls[--e->nurls];
+    curl_url_cleanup(u->handle);
+    free(u->text);
+  }
   curl_multi_cleanup(e->multi);
   free(e);
 }
@@ -800,7 +1009,9 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose,
 static int apply_hardening(struct xfer_engine *e, struct xfer *x,
                            const struct xfer_options *o)
 {
-  if(o->no_proxy && curl_easy_setopt(x->easy, CURLOPT_PROXY, "") != CURLE_OK)
+  /* set on every request: a kept handle must not carry the empty proxy
+  ** into a request that may use one (NULL restores the environment's) */
+  if(curl_easy_setopt(x->easy, CURLOPT_PROXY, o->no_proxy ? "" : NULL) != CURLE_OK)
     return -1;
   x->max_body = o->max_body ? o->max_body : XFER_MAX_BODY;
   if(e->idle_timeout_s &&
@@ -813,17 +1024,112 @@ static int apply_hardening(struct xfer_engine *e, struct xfer *x,
 
 static int header_ok(const char *h)
 {
-  for(; *h; h++)
-    if(*h == '\r' || *h == '\n')
-      return 0;
-  return 1;
+  return line_length(h) != (size_t)-1;
+}
+
+/* The parsed handle of url, from the engine's cache or parsed into it;
+** NULL when the cache is full or libcurl would not parse the URL here
+** (CURLOPT_URL then does, and reports what is wrong with it). */
+static CURLU *url_handle(struct xfer_engine *e, const char *url)
+{
+  struct url_entry *u;
+  int i;
+  for(i = 0; i < e->nurls; i++)
+    if(!strcmp(e->urls[i].text, url))
+      return e->urls[i].handle;
+  if(e->nurls >= URL_CACHE)
+    return NULL;
+  u = &e->urls[e->nurls];
+  u->handle = curl_url();
+  u->text = strdup(url);
+  /* the flags libcurl uses itself when it parses CURLOPT_URL */
+  if(!u->handle || !u->text ||
+     curl_url_set(u->handle, CURLUPART_URL, url,
+                  CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+    curl_url_cleanup(u->handle);
+    free(u->text);
+    return NULL;
+  }
+  e->nurls++;
+  return u->handle;
+}
+
+/* Set the options a request keeps on its handle (see struct easy_kit),
+** on a handle fresh from curl_easy_init or curl_easy_reset, and record them
+** as the kit's profile. */
+static int configure(struct xfer *x, const struct xfer_options *o, char *err,
+                     size_t errlen)
+{
+  struct easy_profile *prof = &x->kit.prof;
+  curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  /* Redirects are not followed (libcurl's default, stated here), so an
+  ** https endpoint is never left for an http one the user did not give. */
+  curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
+  /* TLS verification is always on: peer chain and host name. */
+  curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+  if(o->ca_file && curl_easy_setopt(x->easy, CURLOPT_CAINFO, o->ca_file) != CURLE_OK) {
+    snprintf(err, errlen, "libcurl refused the CA file");
+    return -1;
+  }
+  if(o->ca_path && curl_easy_setopt(x->easy, CURLOPT_CAPATH, o->ca_path) != CURLE_OK) {
+    snprintf(err, errlen, "libcurl refused the CA directory");
+    return -1;
+  }
+  curl_easy_setopt(x->easy, CURLOPT_TCP_NODELAY, 1L);
+  /* HTTP/1.1 on keep-alive connections, as botocore does (libcurl would
+  ** offer h2 over TLS by default): one request per connection at a time,
+  ** which is what the pool and the fault handling assume. Duplex transfers
+  ** switch to HTTP/2 below. */
+  curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+  if(o->stream)
+    curl_easy_setopt(x->easy, CURLOPT_BUFFERSIZE,
+                     o->duplex ? XFER_DUPLEX_BUFFER : (long)XFER_STREAM_BUFFER);
+  /* NAT gateways drop idle flows after 350 s: probe well before that */
+  curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPIDLE, 60L);
+  curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPINTVL, 30L);
+  curl_easy_setopt(x->easy, CURLOPT_PREREQFUNCTION, on_prereq);
+  if(o->connect_timeout_ms > 0)
+    curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+  if(x->duplex) {
+    /* full duplex needs HTTP/2: ALPN over TLS, prior knowledge in clear */
+    curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION,
+                     strncasecmp(o->url, "https:", 6)
+                       ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                       : (long)CURL_HTTP_VERSION_2TLS);
+    /* One connection per session, never shared: libcurl 7.88.1 fails a
+    ** second stream on a reused HTTP/2 connection ("Error in the HTTP2
+    ** framing layer" before anything is sent; seen with prior knowledge
+    ** against nghttpd and the curl tool too). A session lasts minutes, so
+    ** the handshake it costs is small beside it. */
+    curl_easy_setopt(x->easy, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_READFUNCTION, on_read);
+  }
+  if(strcmp(o->method, "POST") && strcmp(o->method, "GET"))
+    curl_easy_setopt(x->easy, CURLOPT_CUSTOMREQUEST, o->method);
+  else if(!strcmp(o->method, "GET") && !o->body_len)
+    curl_easy_setopt(x->easy, CURLOPT_HTTPGET, 1L);
+
+  prof->method = kit_method_of(o);
+  prof->stream = o->stream != 0;
+  prof->connect_timeout_ms = o->connect_timeout_ms;
+  if((o->ca_file && !(prof->ca_file = strdup(o->ca_file))) ||
+     (o->ca_path && !(prof->ca_path = strdup(o->ca_path))))
+    profile_clear(prof);          /* out of memory: not kept, nothing lost */
+  return 0;
 }
 
 struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
                       char *err, size_t errlen)
 {
   struct xfer *x = NULL;
-  size_t i;
+  int fits;
   CURLMcode mc;
 
   if(!e) {
@@ -851,99 +1157,36 @@ struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
   }
   x->high_water = o->high_water ? o->high_water : XFER_DEFAULT_HIGH_WATER;
   x->idle_timeout_ms = o->idle_timeout_ms;
-  x->easy = e->nidle > 0 ? e->idle[--e->nidle] : curl_easy_init();
-  if(!x->easy)
+  if(kit_take(e, o, &x->kit, &fits))
     goto nomem;
+  x->easy = x->kit.easy;
+  if(kit_headers(&x->kit, o, err, errlen))
+    goto fail;
+  if(!fits && configure(x, o, err, errlen))
+    goto fail;
 
-  for(i = 0; i < o->nheaders; i++) {
-    struct curl_slist *l;
-    if(!header_ok(o->headers[i])) {
-      snprintf(err, errlen, "CR or LF in a header value");
-      goto fail;
-    }
-    l = curl_slist_append(x->req_headers, o->headers[i]);
-    if(!l)
-      goto nomem;
-    x->req_headers = l;
-  }
+  /* Set on every request, after configure() or without it (a handle
+  ** whose profile fits skips it): what differs from one request to the
+  ** next, and every option that points at x (a ...DATA pointer). An option
+  ** added to configure() must also be part of struct easy_profile, or a
+  ** handle would carry it into a request that did not ask for it. */
   {
-    /* libcurl would add these on its own; Bedrock needs neither */
-    static const char *const off[] = { "Expect:", "Accept:" };
-    for(i = 0; i < sizeof(off) / sizeof(off[0]); i++) {
-      int present = 0;
-      size_t n = strlen(off[i]) - 1, k;
-      for(k = 0; k < o->nheaders; k++)
-        if(!strncasecmp(o->headers[k], off[i], n) && o->headers[k][n] == ':')
-          present = 1;
-      if(!present) {
-        struct curl_slist *l = curl_slist_append(x->req_headers, off[i]);
-        if(!l)
-          goto nomem;
-        x->req_headers = l;
-      }
-    }
+    CURLU *u = url_handle(e, o->url);
+    curl_easy_setopt(x->easy, CURLOPT_CURLU, u);
+    if(!u)
+      curl_easy_setopt(x->easy, CURLOPT_URL, o->url);
   }
-
-  curl_easy_setopt(x->easy, CURLOPT_URL, o->url);
   curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
   curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
-  curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->req_headers);
-  curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->kit.nodes);
   curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
-  curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_write);
   curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-  curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  /* Redirects are not followed (libcurl's default, stated here), so an
-  ** https endpoint is never left for an http one the user did not give. */
-  curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
-  /* TLS verification is always on: peer chain and host name. */
-  curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYHOST, 2L);
-  if(o->ca_file && curl_easy_setopt(x->easy, CURLOPT_CAINFO, o->ca_file) != CURLE_OK) {
-    snprintf(err, errlen, "libcurl refused the CA file");
-    goto fail;
-  }
-  if(o->ca_path && curl_easy_setopt(x->easy, CURLOPT_CAPATH, o->ca_path) != CURLE_OK) {
-    snprintf(err, errlen, "libcurl refused the CA directory");
-    goto fail;
-  }
   if(apply_hardening(e, x, o)) {
     snprintf(err, errlen, "libcurl refused a connection option");
     goto fail;
   }
-  curl_easy_setopt(x->easy, CURLOPT_TCP_NODELAY, 1L);
-  /* HTTP/1.1 on keep-alive connections, as botocore does (libcurl would
-  ** offer h2 over TLS by default): one request per connection at a time,
-  ** which is what the pool and the fault handling assume. Duplex transfers
-  ** switch to HTTP/2 below. */
-  curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-  if(o->stream)
-    curl_easy_setopt(x->easy, CURLOPT_BUFFERSIZE,
-                     o->duplex ? XFER_DUPLEX_BUFFER : (long)XFER_STREAM_BUFFER);
-  /* NAT gateways drop idle flows after 350 s: probe well before that */
-  curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPIDLE, 60L);
-  curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPINTVL, 30L);
-  curl_easy_setopt(x->easy, CURLOPT_PREREQFUNCTION, on_prereq);
   curl_easy_setopt(x->easy, CURLOPT_PREREQDATA, x);
-  if(o->connect_timeout_ms > 0)
-    curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
   if(x->duplex) {
-    /* full duplex needs HTTP/2: ALPN over TLS, prior knowledge in clear */
-    curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION,
-                     strncasecmp(o->url, "https:", 6)
-                       ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
-                       : (long)CURL_HTTP_VERSION_2TLS);
-    /* One connection per session, never shared: libcurl 7.88.1 fails a
-    ** second stream on a reused HTTP/2 connection ("Error in the HTTP2
-    ** framing layer" before anything is sent; seen with prior knowledge
-    ** against nghttpd and the curl tool too). A session lasts minutes, so
-    ** the handshake it costs is small beside it. */
-    curl_easy_setopt(x->easy, CURLOPT_FRESH_CONNECT, 1L);
-    curl_easy_setopt(x->easy, CURLOPT_FORBID_REUSE, 1L);
-    curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(x->easy, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(x->easy, CURLOPT_READDATA, x);
     if(o->body_len && bytes_append(&x->out, o->body, o->body_len, (size_t)-1))
       goto nomem;
@@ -954,10 +1197,6 @@ struct xfer *xfer_new(struct xfer_engine *e, const struct xfer_options *o,
     curl_easy_setopt(x->easy, CURLOPT_COPYPOSTFIELDS,
                      o->body ? (const char *)o->body : "");
   }
-  if(strcmp(o->method, "POST") && strcmp(o->method, "GET"))
-    curl_easy_setopt(x->easy, CURLOPT_CUSTOMREQUEST, o->method);
-  else if(!strcmp(o->method, "GET") && !o->body_len)
-    curl_easy_setopt(x->easy, CURLOPT_HTTPGET, 1L);
 
   x->engine = e;
   x->id = e->next_id++;
@@ -981,9 +1220,7 @@ nomem:
   snprintf(err, errlen, "out of memory");
 fail:
   if(x) {
-    if(x->easy)
-      curl_easy_cleanup(x->easy);
-    curl_slist_free_all(x->req_headers);
+    kit_free(&x->kit);
     evs_decoder_free(&x->dec);
     bytes_free(&x->out);
     free(x);
@@ -1009,17 +1246,13 @@ void xfer_free(struct xfer *x)
       x->engine->xfers = x->next;
     if(x->next)
       x->next->prev = x->prev;
-    if(x->engine->nidle < IDLE_EASY) {
-      /* finished above, so no longer in the multi handle */
-      curl_easy_reset(x->easy);
-      x->engine->idle[x->engine->nidle++] = x->easy;
-      x->easy = NULL;
-    }
+    /* finished above, so no longer in the multi handle */
+    kit_put(x->engine, &x->kit);
+    x->easy = NULL;
     release_if_due(x->engine);
     x->engine = NULL;
   }
-  curl_easy_cleanup(x->easy);
-  curl_slist_free_all(x->req_headers);
+  kit_free(&x->kit);
   evs_decoder_free(&x->dec);
   bytes_free(&x->header_text);
   bytes_free(&x->body);
