@@ -13,12 +13,12 @@ PYTHON      ?= python3
 # to /usr/lib/python3/dist-packages for h2 (see its load_h2), as the self-tests do
 EMU_PYTHON  ?= $(firstword $(wildcard /usr/bin/python3) python3)
 
-PKGS        := lua$(LUA_VERSION) libcurl libcrypto zlib
+PKGS        := lua$(LUA_VERSION) libcurl libcrypto libdeflate zlib
 WARN        := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS      ?= -O2 -g
 ALL_CFLAGS  := -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC -fvisibility=hidden \
                $(WARN) $(CFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-LIBS        := $(shell $(PKG_CONFIG) --libs libcurl libcrypto zlib 2>/dev/null)
+LIBS        := $(shell $(PKG_CONFIG) --libs libcurl libcrypto libdeflate 2>/dev/null)
 LIBFLAG     ?= -shared
 
 CORE_SRC    := src/sigv4.c src/eventstream.c src/transport.c src/spawn.c src/lbedrock.c
@@ -26,7 +26,7 @@ CORE_HDR    := $(wildcard src/*.h)
 
 # Debian packages the build, the suite, the demo and the benchmarks need.
 DEB_PKGS    := gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
-               zlib1g-dev lua-cjson lua-busted luarocks curl python3 python3-h2 valgrind openssl procps
+               zlib1g-dev libdeflate-dev lua-cjson lua-busted luarocks curl python3 python3-h2 valgrind openssl procps
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;./?.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
@@ -63,7 +63,7 @@ deps:
 
 build/test_%: test/test_%.c src/%.c src/%.h
 	@mkdir -p build
-	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -g $(WARN) -Isrc -o $@ $< src/$*.c -lcrypto -lz
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -g $(WARN) -Isrc -o $@ $< src/$*.c -lcrypto -lz -ldeflate
 
 test-c: build/test_sigv4 build/test_eventstream
 	build/test_sigv4 $(TESTDATA)
@@ -107,7 +107,7 @@ model:
 
 build/bench_%: bench/bench_%.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p build
-	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -Isrc -o $@ $< src/sigv4.c src/eventstream.c -lcrypto -lz
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -Isrc -o $@ $< src/sigv4.c src/eventstream.c -lcrypto -lz -ldeflate
 
 bench: deps all build/bench_sigv4 build/bench_decode
 	build/bench_sigv4
@@ -143,7 +143,7 @@ fuzz-deps:
 
 build/fuzz/fuzz_%: fuzz/fuzz_%.c src/%.c src/%.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/$*.c -lcrypto -lz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/$*.c -lcrypto -lz -ldeflate
 
 fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 

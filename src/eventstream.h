@@ -2,7 +2,8 @@
 ** eventstream.h: application/vnd.amazon.eventstream framing, sans-I/O.
 **
 ** An incremental decoder (bytes in any split, whole validated messages out)
-** and an encoder. No Lua, no libcurl. CRC32 is zlib's.
+** and an encoder. No Lua, no libcurl. CRC32 is
+** libdeflate's (zlib's CRC-32, folded with carry-less multiplication).
 **
 ** Wire format, big-endian: total_len u32, headers_len u32, prelude_crc u32,
 ** headers, payload, message_crc u32 (CRC32 of everything before it).
