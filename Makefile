@@ -21,7 +21,7 @@ ALL_CFLAGS  := -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC -fvisi
 LIBS        := $(shell $(PKG_CONFIG) --libs libcurl libcrypto libdeflate 2>/dev/null)
 LIBFLAG     ?= -shared
 
-CORE_SRC    := src/sigv4.c src/eventstream.c src/transport.c src/spawn.c src/lbedrock.c
+CORE_SRC    := src/sigv4.c src/eventstream.c src/json.c src/transport.c src/spawn.c src/ljson.c src/lbedrock.c
 CORE_HDR    := $(wildcard src/*.h)
 
 # Debian packages the build, the suite, the demo and the benchmarks need.

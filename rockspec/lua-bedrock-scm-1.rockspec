@@ -23,7 +23,8 @@ build = {
   type = "builtin",
   modules = {
     ["bedrock.core"] = {
-      sources = { "src/sigv4.c", "src/eventstream.c", "src/transport.c", "src/spawn.c", "src/lbedrock.c" },
+      sources = { "src/sigv4.c", "src/eventstream.c", "src/json.c", "src/transport.c", "src/spawn.c",
+                  "src/ljson.c", "src/lbedrock.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
       libraries = { "curl", "crypto", "deflate" },
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(LIBDEFLATE_INCDIR)" },

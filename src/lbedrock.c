@@ -29,6 +29,7 @@
 #include <openssl/evp.h>
 
 #include "eventstream.h"
+#include "ljson.h"
 #include "sigv4.h"
 #include "spawn.h"
 #include "transport.h"
@@ -52,8 +53,12 @@ struct lengine {
 
 struct lxfer {
   struct xfer *x;
-  int unwrap_chunks;    /* next_event unwraps {"bytes": base64} chunk payloads */
+  int unwrap_chunks;    /* next_event unwraps {"bytes": base64} chunk payloads:
+                        ** UNWRAP_BYTES to the inner bytes, UNWRAP_JSON to
+                        ** their JSON value */
 };
+
+enum { UNWRAP_NONE = 0, UNWRAP_BYTES = 1, UNWRAP_JSON = 2 };
 
 struct ldecoder {
   struct evs_decoder d;
@@ -127,35 +132,137 @@ static int opt_bool(lua_State *L, int t, const char *k, int def)
   return v;
 }
 
-/* Base64 decode with OpenSSL; returns a Lua string or nothing on bad input.
-** Event payloads are small: decode those on the stack and intern once,
-** sparing a Lua buffer box per event. */
+/* Base64 (RFC 4648, with padding) decoding: 64 values, 255 for a byte
+** outside the alphabet. Ours rather than OpenSSL's EVP_DecodeBlock, which
+** takes three times the instructions and lets whitespace through. */
+static const unsigned char b64_value[256] = {
+  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
+  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
+  255,255,255,255,255,255,255,255,255,255,255, 62,255,255,255, 63,
+   52, 53, 54, 55, 56, 57, 58, 59, 60, 61,255,255,255,255,255,255,
+  255,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+   15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,255,255,255,255,255,
+  255, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+   41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,255,255,255,255,255,
+  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
+  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
+  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
+  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
+  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
+  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
+  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
+  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255
+};
+
+/* Decode n bytes of base64 (n a multiple of 4, '=' padding only at the
+** end) into out, which has room for n / 4 * 3. Returns the bytes written,
+** or -1 on anything else. */
+static long b64_decode(unsigned char *restrict out,
+                       const unsigned char *restrict s, size_t n)
+{
+  unsigned char *o = out;
+  const unsigned char *end;
+  uint32_t a, b, c, d;
+  int padded;
+  if(n % 4)
+    return -1;
+  padded = n && s[n - 1] == '=';
+  end = s + (padded ? n - 4 : n);   /* the padded quad apart */
+  for(; s < end; s += 4, o += 3) {
+    a = b64_value[s[0]];
+    b = b64_value[s[1]];
+    c = b64_value[s[2]];
+    d = b64_value[s[3]];
+    if((a | b | c | d) & 0x80)
+      return -1;
+    a = a << 18 | b << 12 | c << 6 | d;
+    o[0] = (unsigned char)(a >> 16);
+    o[1] = (unsigned char)(a >> 8);
+    o[2] = (unsigned char)a;
+  }
+  if(padded) {
+    a = b64_value[end[0]];
+    b = b64_value[end[1]];
+    if((a | b) & 0x80)
+      return -1;
+    *o++ = (unsigned char)(a << 2 | b >> 4);
+    if(end[2] != '=') {             /* "xxx=" */
+      c = b64_value[end[2]];
+      if(c & 0x80)
+        return -1;
+      *o++ = (unsigned char)(b << 4 | c >> 2);
+    }
+  }
+  return (long)(o - out);
+}
+
+/* Base64 decode into small (small_cap bytes) or, when it does
+** not fit, a userdata pushed on the stack (the caller pops it). Returns the
+** bytes and their count, or NULL on bad input (nothing left pushed). */
+static const unsigned char *b64decode_buf(lua_State *L, const char *s, size_t n,
+                                          unsigned char *small, size_t small_cap,
+                                          size_t *out_len, int *boxed)
+{
+  unsigned char *out;
+  long len;
+  *boxed = 0;
+  if(n % 4)
+    return NULL;
+  if(n / 4 * 3 + 1 > small_cap) {
+    out = lua_newuserdata(L, n / 4 * 3 + 1);
+    *boxed = 1;
+  }
+  else
+    out = small;
+  len = b64_decode(out, (const unsigned char *)s, n);
+  if(len < 0) {
+    if(*boxed)
+      lua_pop(L, 1);
+    *boxed = 0;
+    return NULL;
+  }
+  *out_len = (size_t)len;
+  return out;
+}
+
+/* Base64 decode; pushes a Lua string and returns 1, or nothing and 0 on
+** bad input. Event payloads are small: decode those on the stack and
+** intern once, sparing a Lua buffer box per event. */
 static int push_b64decode(lua_State *L, const char *s, size_t n)
 {
   unsigned char small[3072];
-  luaL_Buffer b;
-  unsigned char *out;
-  int len, pad = 0, boxed = n / 4 * 3 + 1 > sizeof(small);
-  if(n % 4 || n > INT_MAX)
+  size_t len;
+  int boxed;
+  const unsigned char *out = b64decode_buf(L, s, n, small, sizeof(small), &len, &boxed);
+  if(!out)
     return 0;
-  if(n >= 1 && s[n - 1] == '=')
-    pad++;
-  if(n >= 2 && s[n - 2] == '=')
-    pad++;
-  out = boxed ? (unsigned char *)luaL_buffinitsize(L, &b, n / 4 * 3 + 1) : small;
-  len = n ? EVP_DecodeBlock(out, (const unsigned char *)s, (int)n) : 0;
-  if(len < pad) {
-    if(boxed) {
-      luaL_pushresultsize(&b, 0);
-      lua_pop(L, 1);
-    }
+  lua_pushlstring(L, (const char *)out, len);
+  if(boxed)
+    lua_remove(L, -2);
+  return 1;
+}
+
+/* A chunk's base64 decoded and its JSON parsed in one step, with no Lua
+** string between: pushes the value and "json", or (the inner bytes are not
+** JSON) the inner bytes and true; nothing and 0 when the base64 is bad. */
+static int push_b64json(lua_State *L, const char *s, size_t n)
+{
+  unsigned char small[3072];
+  size_t len;
+  int boxed;
+  struct json_result r;
+  const unsigned char *out = b64decode_buf(L, s, n, small, sizeof(small), &len, &boxed);
+  if(!out)
     return 0;
+  if(ljson_push(L, (const char *)out, len, &r))
+    lua_pushliteral(L, "json");
+  else {
+    lua_pushlstring(L, (const char *)out, len);
+    lua_pushboolean(L, 1);
   }
   if(boxed)
-    luaL_pushresultsize(&b, (size_t)(len - pad));
-  else
-    lua_pushlstring(L, (const char *)small, (size_t)(len - pad));
-  return 1;
+    lua_remove(L, -3);
+  return 2;
 }
 
 /* ----------------------------------------------------------------- Engine */
@@ -233,7 +340,12 @@ static int lengine_request(lua_State *L)
   ** nothing behind. It keeps its engine alive through the user value. */
   lx = lua_newuserdatauv(L, sizeof(*lx), 1);
   lx->x = NULL;
-  lx->unwrap_chunks = opt_bool(L, 2, "unwrap_chunks", 0);
+  lua_getfield(L, 2, "unwrap_chunks");
+  if(lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "json"))
+    lx->unwrap_chunks = UNWRAP_JSON;
+  else
+    lx->unwrap_chunks = lua_toboolean(L, -1) ? UNWRAP_BYTES : UNWRAP_NONE;
+  lua_pop(L, 1);
   luaL_setmetatable(L, XFER_MT);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
@@ -476,6 +588,48 @@ static void push_header_string(lua_State *L, const struct evs_message *m,
     lua_pushnil(L);
 }
 
+/* The headers a response stream reads, found in one walk: string values
+** of :message-type (a string), :event-type and :exception-type (a string
+** or bytes); NULL when absent or of another type. */
+struct stream_headers {
+  const char *message_type, *event_type, *exception_type;
+  size_t message_type_len, event_type_len, exception_type_len;
+};
+
+static void scan_stream_headers(const struct evs_message *m,
+                                struct stream_headers *sh)
+{
+  struct evs_header h;
+  size_t off = 0;
+  memset(sh, 0, sizeof(*sh));
+  while(evs_header_next(m->headers, m->headers_len, &off, &h) == 1) {
+    if((h.type != EVS_STRING && h.type != EVS_BYTES) || h.name_len < 11 || h.name[0] != ':')
+      continue;
+    if(h.name_len == 13 && !memcmp(h.name, ":message-type", 13)) {
+      if(h.type != EVS_STRING)
+        continue;
+      sh->message_type = (const char *)h.data;
+      sh->message_type_len = h.data_len;
+    }
+    else if(h.name_len == 11 && !memcmp(h.name, ":event-type", 11)) {
+      sh->event_type = (const char *)h.data;
+      sh->event_type_len = h.data_len;
+    }
+    else if(h.name_len == 15 && !memcmp(h.name, ":exception-type", 15)) {
+      sh->exception_type = (const char *)h.data;
+      sh->exception_type_len = h.data_len;
+    }
+  }
+}
+
+static void push_opt_lstring(lua_State *L, const char *s, size_t n)
+{
+  if(s)
+    lua_pushlstring(L, s, n);
+  else
+    lua_pushnil(L);
+}
+
 /* Find the string value of "bytes" in a chunk payload {"bytes":"...", ...}
 ** without a JSON parse: base64 has no characters JSON must escape. Returns 0
 ** when the payload is not that simple shape, and the caller falls back to a
@@ -485,6 +639,15 @@ static int find_bytes_field(const unsigned char *p, size_t n,
 {
   static const char key[] = "\"bytes\"";
   size_t i = 0, k = sizeof(key) - 1, start;
+  /* the service's own shape first: {"bytes":"...", ...} */
+  if(n > 10 && !memcmp(p, "{\"bytes\":\"", 10)) {
+    const unsigned char *q = memchr(p + 10, '"', n - 10);
+    if(q && !memchr(p + 10, '\\', (size_t)(q - p) - 10)) {
+      *v = (const char *)p + 10;
+      *vlen = (size_t)(q - p) - 10;
+      return 1;
+    }
+  }
   while(i + k <= n) {
     const unsigned char *hit = memchr(p + i, '"', n - i);
     if(!hit)
@@ -517,7 +680,8 @@ static int find_bytes_field(const unsigned char *p, size_t n,
 
 /* next_event() -> kind, type, payload, extra
 **   "event", event_type, payload (the inner bytes for an unwrapped chunk),
-**            unwrapped (boolean)
+**            unwrapped: false, true (payload is the inner bytes) or "json"
+**            (unwrap_chunks = "json" and payload is their decoded value)
 **   "exception", exception_type, payload
 **   "error", error_code, error_message
 **   nothing when no message is queued. */
@@ -525,32 +689,37 @@ static int lxfer_next_event(lua_State *L)
 {
   struct lxfer *lx = check_xfer(L, 1);
   struct evs_message m;
-  struct evs_header mt;
+  struct stream_headers sh;
   if(!xfer_next_message(lx->x, &m))
     return 0;
-  if(!evs_header_find(&m, ":message-type", &mt) || mt.type != EVS_STRING ||
-     (mt.data_len == 5 && !memcmp(mt.data, "event", 5))) {
+  scan_stream_headers(&m, &sh);
+  if(!sh.message_type || (sh.message_type_len == 5 && !memcmp(sh.message_type, "event", 5))) {
     const char *v;
     size_t vlen;
     lua_pushliteral(L, "event");
-    push_header_string(L, &m, ":event-type");
+    push_opt_lstring(L, sh.event_type, sh.event_type_len);
     if(lx->unwrap_chunks &&
-       find_bytes_field(m.payload, m.payload_len, &v, &vlen) &&
-       push_b64decode(L, v, vlen)) {
-      lua_pushboolean(L, 1);
-      return 4;
+       find_bytes_field(m.payload, m.payload_len, &v, &vlen)) {
+      if(lx->unwrap_chunks == UNWRAP_JSON) {
+        if(push_b64json(L, v, vlen))
+          return 4;
+      }
+      else if(push_b64decode(L, v, vlen)) {
+        lua_pushboolean(L, 1);
+        return 4;
+      }
     }
     lua_pushlstring(L, (const char *)m.payload, m.payload_len);
     lua_pushboolean(L, 0);
     return 4;
   }
-  if(mt.data_len == 9 && !memcmp(mt.data, "exception", 9)) {
+  if(sh.message_type_len == 9 && !memcmp(sh.message_type, "exception", 9)) {
     lua_pushliteral(L, "exception");
-    push_header_string(L, &m, ":exception-type");
+    push_opt_lstring(L, sh.exception_type, sh.exception_type_len);
     lua_pushlstring(L, (const char *)m.payload, m.payload_len);
     return 3;
   }
-  lua_pushlstring(L, (const char *)mt.data, mt.data_len);
+  lua_pushlstring(L, sh.message_type, sh.message_type_len);
   push_header_string(L, &m, ":error-code");
   push_header_string(L, &m, ":error-message");
   return 3;
@@ -1305,6 +1474,7 @@ int luaopen_bedrock_core(lua_State *L)
     { "b64decode", lb64decode },
     { "b64encode", lb64encode },
     { "sha256_hex", lsha256_hex },
+    { "json_decode", ljson_decode },
     { NULL, NULL }
   };
   struct lsigner *ls;
