@@ -371,6 +371,34 @@ int evs_header_find(const struct evs_message *m, const char *name,
   return 0;
 }
 
+size_t evs_header_find_many(const struct evs_message *m,
+                            const char *const *names, size_t n,
+                            struct evs_header *out)
+{
+  size_t off = 0, i, found = 0, lens[8];
+  struct evs_header h;
+  if(!out)
+    return 0;
+  memset(out, 0, n * sizeof(*out));
+  if(!m || !names)
+    return 0;
+  for(i = 0; i < n && i < 8; i++)
+    lens[i] = strlen(names[i]);
+  while(evs_header_next(m->headers, m->headers_len, &off, &h) == 1) {
+    for(i = 0; i < n; i++) {
+      if(h.name_len == (i < 8 ? lens[i] : strlen(names[i])) &&
+         !memcmp(h.name, names[i], h.name_len)) {
+        if(!out[i].name) {          /* the first of a name, as evs_header_find */
+          out[i] = h;
+          found++;
+        }
+        break;
+      }
+    }
+  }
+  return found;
+}
+
 /* Encoded length of one header, or 0 when it cannot be encoded: a value
 ** that does not fit its type would otherwise be silently truncated. */
 static size_t header_size(const struct evs_header *h)

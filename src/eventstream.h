@@ -100,6 +100,13 @@ int evs_header_next(const unsigned char *headers, size_t headers_len,
 int evs_header_find(const struct evs_message *m, const char *name,
                     struct evs_header *out);
 
+/* Find several headers in one walk: out[i] gets the header named names[i]
+** (the first one of that name), or a zeroed header (name NULL) when there is
+** none. Returns how many of the names were found. */
+size_t evs_header_find_many(const struct evs_message *m,
+                            const char *const *names, size_t n,
+                            struct evs_header *out);
+
 /* Bytes an encoded message will take, or 0 if the input cannot be encoded
 ** (name over 255 bytes, bytes/string value over 65535, frame over
 ** EVS_MAX_MESSAGE, headers over EVS_MAX_HEADERS). */

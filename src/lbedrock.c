@@ -599,26 +599,21 @@ struct stream_headers {
 static void scan_stream_headers(const struct evs_message *m,
                                 struct stream_headers *sh)
 {
-  struct evs_header h;
-  size_t off = 0;
+  static const char *const names[] = { ":message-type", ":event-type", ":exception-type" };
+  struct evs_header h[3];
+  evs_header_find_many(m, names, 3, h);
   memset(sh, 0, sizeof(*sh));
-  while(evs_header_next(m->headers, m->headers_len, &off, &h) == 1) {
-    if((h.type != EVS_STRING && h.type != EVS_BYTES) || h.name_len < 11 || h.name[0] != ':')
-      continue;
-    if(h.name_len == 13 && !memcmp(h.name, ":message-type", 13)) {
-      if(h.type != EVS_STRING)
-        continue;
-      sh->message_type = (const char *)h.data;
-      sh->message_type_len = h.data_len;
-    }
-    else if(h.name_len == 11 && !memcmp(h.name, ":event-type", 11)) {
-      sh->event_type = (const char *)h.data;
-      sh->event_type_len = h.data_len;
-    }
-    else if(h.name_len == 15 && !memcmp(h.name, ":exception-type", 15)) {
-      sh->exception_type = (const char *)h.data;
-      sh->exception_type_len = h.data_len;
-    }
+  if(h[0].name && h[0].type == EVS_STRING) {
+    sh->message_type = (const char *)h[0].data;
+    sh->message_type_len = h[0].data_len;
+  }
+  if(h[1].name && (h[1].type == EVS_STRING || h[1].type == EVS_BYTES)) {
+    sh->event_type = (const char *)h[1].data;
+    sh->event_type_len = h[1].data_len;
+  }
+  if(h[2].name && (h[2].type == EVS_STRING || h[2].type == EVS_BYTES)) {
+    sh->exception_type = (const char *)h[2].data;
+    sh->exception_type_len = h[2].data_len;
   }
 }
 
@@ -1084,7 +1079,7 @@ static void push_message(lua_State *L, const struct evs_message *m)
   struct evs_header h;
   size_t off = 0;
   lua_createtable(L, 0, 2);
-  lua_newtable(L);
+  lua_createtable(L, 0, 4);     /* Bedrock's messages carry three headers */
   while(evs_header_next(m->headers, m->headers_len, &off, &h) == 1) {
     lua_pushlstring(L, h.name, h.name_len);
     switch(h.type) {
@@ -1161,6 +1156,82 @@ static int ldecoder_feed(lua_State *L)
       break;
   }
   return 1;
+}
+
+/* events(bytes [, out]) -> n, out: the fast path beside feed. Each whole
+** message adds three values to out (a table reused across calls, or a new
+** one), as a transfer's next_event gives them: kind (":message-type",
+** "event" when absent), type (":event-type" for an event,
+** ":exception-type" for an exception, ":error-code" for an error; false
+** when absent) and payload (":error-message" for an error). No table per
+** message, no header table: the cost is the strings asked for. out[3n+1]
+** is set to nil, so out ends after the last message. Raises as feed. */
+static int ldecoder_events(lua_State *L)
+{
+  struct ldecoder *ld = luaL_checkudata(L, 1, DECODER_MT);
+  size_t len, off = 0;
+  const char *p = luaL_checklstring(L, 2, &len);
+  int k = 0, n = 0;
+  luaL_argcheck(L, ld->open, 1, "the decoder is closed");
+  if(lua_istable(L, 3))
+    lua_settop(L, 3);
+  else {
+    lua_settop(L, 2);
+    lua_newtable(L);
+  }
+  while(off < len) {
+    struct evs_message m;
+    struct stream_headers sh;
+    size_t used = 0;
+    int rc = evs_decode(&ld->d, p + off, len - off, &used, &m);
+    off += used;
+    if(rc == EVS_NEED_MORE)
+      break;
+    if(rc != EVS_OK)
+      return luaL_error(L, "%s: %s", evs_errcode(rc), evs_strerror(rc));
+    scan_stream_headers(&m, &sh);
+    if(!sh.message_type || (sh.message_type_len == 5 && !memcmp(sh.message_type, "event", 5))) {
+      lua_pushliteral(L, "event");
+      lua_rawseti(L, 3, ++k);
+      if(sh.event_type)
+        lua_pushlstring(L, sh.event_type, sh.event_type_len);
+      else
+        lua_pushboolean(L, 0);
+      lua_rawseti(L, 3, ++k);
+      lua_pushlstring(L, (const char *)m.payload, m.payload_len);
+    }
+    else if(sh.message_type_len == 9 && !memcmp(sh.message_type, "exception", 9)) {
+      lua_pushliteral(L, "exception");
+      lua_rawseti(L, 3, ++k);
+      if(sh.exception_type)
+        lua_pushlstring(L, sh.exception_type, sh.exception_type_len);
+      else
+        lua_pushboolean(L, 0);
+      lua_rawseti(L, 3, ++k);
+      lua_pushlstring(L, (const char *)m.payload, m.payload_len);
+    }
+    else {
+      struct evs_header h;
+      lua_pushlstring(L, sh.message_type, sh.message_type_len);
+      lua_rawseti(L, 3, ++k);
+      if(evs_header_find(&m, ":error-code", &h) && (h.type == EVS_STRING || h.type == EVS_BYTES))
+        lua_pushlstring(L, (const char *)h.data, h.data_len);
+      else
+        lua_pushboolean(L, 0);
+      lua_rawseti(L, 3, ++k);
+      if(evs_header_find(&m, ":error-message", &h) && (h.type == EVS_STRING || h.type == EVS_BYTES))
+        lua_pushlstring(L, (const char *)h.data, h.data_len);
+      else
+        lua_pushliteral(L, "");
+    }
+    lua_rawseti(L, 3, ++k);
+    n++;
+  }
+  lua_pushnil(L);
+  lua_rawseti(L, 3, k + 1);
+  lua_pushinteger(L, n);
+  lua_pushvalue(L, 3);
+  return 2;
 }
 
 static int ldecoder_pending(lua_State *L)
@@ -1423,6 +1494,7 @@ static const luaL_Reg xfer_methods[] = {
 
 static const luaL_Reg decoder_methods[] = {
   { "feed", ldecoder_feed },
+  { "events", ldecoder_events },
   { "pending", ldecoder_pending },
   { "close", ldecoder_gc },
   { NULL, NULL }

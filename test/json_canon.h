@@ -23,6 +23,7 @@ struct canon {
   size_t scratch_cap;
   int need_comma[1100];   /* per depth: a value came before in this container */
   int depth;
+  int max_seen;           /* the deepest nesting met */
   int nomem;
   int stop_after;         /* > 0: the handler stops at that callback */
   int calls;
@@ -143,6 +144,8 @@ static int canon_begin(struct canon *c, const char *open)
   if(canon_sep(c) || canon_put(c, open, 1))
     return 1;
   c->depth++;
+  if(c->depth > c->max_seen)
+    c->max_seen = c->depth;
   c->need_comma[c->depth] = 0;
   return 0;
 }
@@ -212,12 +215,13 @@ static void canon_reset(struct canon *c)
   if(c->out)
     c->out[0] = '\0';
   c->depth = 0;
+  c->max_seen = 0;
   c->need_comma[0] = 0;
   c->calls = 0;
   c->nomem = 0;
 }
 
-static void canon_free(struct canon *c)
+static inline void canon_free(struct canon *c)
 {
   free(c->out);
   free(c->scratch);

@@ -16,7 +16,15 @@ local client = {}
 
 client.USER_AGENT = "lua-bedrock/" .. core._VERSION .. " " .. _VERSION:gsub(" ", "/")
 
-local decode_json = cjson.decode
+-- JSON replies through the core's decoder: integers stay Lua integers
+-- (usage.inputTokens is 4, not 4.0), null is cjson.null. It returns nil,
+-- message, byte on bad JSON; this raises as cjson.decode does, for pcall.
+local json_decode = core.json_decode
+local function decode_json(s)
+  local v, msg, at = json_decode(s)
+  if v == nil then error("invalid JSON: " .. msg .. " at byte " .. at, 0) end
+  return v
+end
 local find = string.find
 local encode_json = cjson.encode
 
