@@ -284,6 +284,23 @@ end
 
 --- The generic-for step: raises the error object instead of returning it.
 function Stream:__call()
+  -- Stream:next's hot path again, a call less per event of a for loop
+  local x = self.x
+  if x and self.settled and self.meta then
+    local kind, etype, payload, unwrapped = x:next_event()
+    if unwrapped == "json" and etype == "chunk" and type(payload) == "table"
+        and payload["amazon-bedrock-invocationMetrics"] == nil then
+      self.delivered = self.delivered + 1
+      return payload
+    end
+    if kind then
+      local done, value, err = on_message(self, x, kind, etype, payload, unwrapped)
+      if done then
+        if value == nil and err then error(err, 0) end
+        return value
+      end
+    end
+  end
   local ev, err = self:next()
   if ev == nil and err then error(err, 0) end
   return ev
