@@ -114,6 +114,7 @@ build/bench_%: bench/bench_%.c $(CORE_SRC) $(CORE_HDR)
 bench: deps all build/bench_sigv4 build/bench_decode
 	build/bench_sigv4
 	build/bench_decode
+	$(LUA) bench/bench_decode.lua
 	$(LUA) bench/bench_lua.lua
 
 # The soak spec alone (it also runs in `make test`: about 15 s): 10,000
