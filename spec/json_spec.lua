@@ -188,6 +188,21 @@ describe("JSON over the wire", function()
     assert.is_true(saw_null)
   end)
 
+  it("decodes a chunk larger than the stack buffer, with escapes, surrogate pairs and UTF-8", function()
+    -- Python's json escapes non-ASCII as \\u, emoji as surrogate pairs: the
+    -- C decoder must give back the same UTF-8; 7 kB of base64 takes the heap path
+    local piece = 'say "hi"\n\tand caf\195\169 \240\159\152\128 \226\130\172 \\ / '
+    local text = piece:rep(120)
+    emu:scenario(MODEL, { deltas = 1, text = text })
+    local got = {}
+    for ev in client:invoke_model_with_response_stream{ model_id = MODEL, body = BODY } do
+      if ev.type == "content_block_delta" then got[#got + 1] = ev.delta.text end
+    end
+    assert.are.equal(1, #got)
+    assert.are.equal(#text, #got[1])
+    assert.are.equal(text, got[1])
+  end)
+
   it("gives converse_stream's metadata usage as integers", function()
     local usage
     for ev in client:converse_stream{ model_id = MODEL,
