@@ -21,7 +21,7 @@ ALL_CFLAGS  := -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC -fvisi
 LIBS        := $(shell $(PKG_CONFIG) --libs libcurl libcrypto libdeflate 2>/dev/null)
 LIBFLAG     ?= -shared
 
-CORE_SRC    := src/sigv4.c src/eventstream.c src/json.c src/transport.c src/spawn.c src/ljson.c src/lbedrock.c
+CORE_SRC    := src/sigv4.c src/eventstream.c src/json.c src/base64.c src/transport.c src/spawn.c src/ljson.c src/lbedrock.c
 CORE_HDR    := $(wildcard src/*.h)
 
 # Debian packages the build, the suite, the demo and the benchmarks need.
@@ -65,10 +65,11 @@ build/test_%: test/test_%.c src/%.c src/%.h
 	@mkdir -p build
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -g $(WARN) -Isrc -Itest -o $@ $< src/$*.c -lcrypto -lz -ldeflate
 
-test-c: build/test_sigv4 build/test_eventstream build/test_json
+test-c: build/test_sigv4 build/test_eventstream build/test_json build/test_base64
 	build/test_sigv4 $(TESTDATA)
 	build/test_eventstream $(TESTDATA)
 	build/test_json
+	build/test_base64
 
 # $(PYTHON): botocore there signs and decodes independently of the emulator
 test-emulator:
@@ -88,10 +89,11 @@ test-asan: deps build-asan/bedrock/core.so
 # closes the Lua state on exit, so every userdata's __gc has run by then;
 # what libcurl and OpenSSL keep for the process is "still reachable").
 VALGRIND := valgrind -q --leak-check=full --error-exitcode=1
-valgrind: deps all build/test_sigv4 build/test_eventstream build/test_json
+valgrind: deps all build/test_sigv4 build/test_eventstream build/test_json build/test_base64
 	$(VALGRIND) --errors-for-leak-kinds=all build/test_sigv4 $(TESTDATA)
 	$(VALGRIND) --errors-for-leak-kinds=all build/test_eventstream $(TESTDATA)
 	$(VALGRIND) --errors-for-leak-kinds=all build/test_json
+	$(VALGRIND) --errors-for-leak-kinds=all build/test_base64
 	$(VALGRIND) --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	  $(LUA) /usr/bin/busted --exclude-tags=soak
 

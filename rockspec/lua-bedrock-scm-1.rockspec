@@ -23,7 +23,7 @@ build = {
   type = "builtin",
   modules = {
     ["bedrock.core"] = {
-      sources = { "src/sigv4.c", "src/eventstream.c", "src/json.c", "src/transport.c", "src/spawn.c",
+      sources = { "src/sigv4.c", "src/eventstream.c", "src/json.c", "src/base64.c", "src/transport.c", "src/spawn.c",
                   "src/ljson.c", "src/lbedrock.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
       libraries = { "curl", "crypto", "deflate" },

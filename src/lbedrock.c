@@ -28,6 +28,7 @@
 #include <lauxlib.h>
 #include <openssl/evp.h>
 
+#include "base64.h"
 #include "eventstream.h"
 #include "ljson.h"
 #include "sigv4.h"
@@ -130,70 +131,6 @@ static int opt_bool(lua_State *L, int t, const char *k, int def)
     v = lua_toboolean(L, -1);
   lua_pop(L, 1);
   return v;
-}
-
-/* Base64 (RFC 4648, with padding) decoding: 64 values, 255 for a byte
-** outside the alphabet. Ours rather than OpenSSL's EVP_DecodeBlock, which
-** takes three times the instructions and lets whitespace through. */
-static const unsigned char b64_value[256] = {
-  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
-  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
-  255,255,255,255,255,255,255,255,255,255,255, 62,255,255,255, 63,
-   52, 53, 54, 55, 56, 57, 58, 59, 60, 61,255,255,255,255,255,255,
-  255,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
-   15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,255,255,255,255,255,
-  255, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
-   41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,255,255,255,255,255,
-  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
-  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
-  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
-  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
-  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
-  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
-  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
-  255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255
-};
-
-/* Decode n bytes of base64 (n a multiple of 4, '=' padding only at the
-** end) into out, which has room for n / 4 * 3. Returns the bytes written,
-** or -1 on anything else. */
-static long b64_decode(unsigned char *restrict out,
-                       const unsigned char *restrict s, size_t n)
-{
-  unsigned char *o = out;
-  const unsigned char *end;
-  uint32_t a, b, c, d;
-  int padded;
-  if(n % 4)
-    return -1;
-  padded = n && s[n - 1] == '=';
-  end = s + (padded ? n - 4 : n);   /* the padded quad apart */
-  for(; s < end; s += 4, o += 3) {
-    a = b64_value[s[0]];
-    b = b64_value[s[1]];
-    c = b64_value[s[2]];
-    d = b64_value[s[3]];
-    if((a | b | c | d) & 0x80)
-      return -1;
-    a = a << 18 | b << 12 | c << 6 | d;
-    o[0] = (unsigned char)(a >> 16);
-    o[1] = (unsigned char)(a >> 8);
-    o[2] = (unsigned char)a;
-  }
-  if(padded) {
-    a = b64_value[end[0]];
-    b = b64_value[end[1]];
-    if((a | b) & 0x80)
-      return -1;
-    *o++ = (unsigned char)(a << 2 | b >> 4);
-    if(end[2] != '=') {             /* "xxx=" */
-      c = b64_value[end[2]];
-      if(c & 0x80)
-        return -1;
-      *o++ = (unsigned char)(b << 4 | c >> 2);
-    }
-  }
-  return (long)(o - out);
 }
 
 /* Base64 decode into small (small_cap bytes) or, when it does
