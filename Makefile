@@ -124,13 +124,13 @@ bench: deps all build/bench_sigv4 build/bench_decode
 soak: all
 	$(LUA) /usr/bin/busted --tags=soak
 
-# libFuzzer targets (fuzz/): the event-stream decoder, the SigV4 signer and
-# the JSON parser, built with clang under ASan + UBSan. `make fuzz` seeds each corpus from
+# libFuzzer targets (fuzz/): the event-stream decoder, the SigV4 signer, the
+# JSON parser and the base64 decoder, built with clang under ASan + UBSan. `make fuzz` seeds each corpus from
 # $(TESTDATA) and runs each target FUZZ_SECONDS; a crash leaves its input in
 # build/fuzz/artifacts/ and fails the target. The corpora stay in build/.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := eventstream sigv4 json
+FUZZ_TARGETS := eventstream sigv4 json base64
 FUZZ_FLAGS   := -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(WARN) -Isrc -Itest
 

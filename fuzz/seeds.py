@@ -23,6 +23,9 @@ replies and stream events, and short strict-JSON edge cases (escapes,
 surrogates, UTF-8, int64 edges, deep nesting), each after one byte that
 fuzz/fuzz_json.c reads as its depth limit and stop point.
 
+OUTDIR/base64/ gets base64 texts of every length to 80 and a few long ones,
+with and without padding, and the vectors' base64 payloads.
+
 The corpora are generated, not committed: `make fuzz` rebuilds them."""
 import calendar
 import hashlib
@@ -161,12 +164,26 @@ def json_seeds(testdata, outdir):
         write(outdir, "json-%03d" % i, bytes([i * 37 % 256]) + t)
 
 
+def base64_seeds(testdata, outdir):
+    import base64
+    import random
+    rnd = random.Random(20261206)
+    for n in list(range(0, 81)) + [300, 1024, 4099]:
+        write(outdir, "b64-%04d" % n, base64.b64encode(bytes(rnd.randrange(256) for _ in range(n))))
+    dec = os.path.join(testdata, "eventstream", "decoded", "positive")
+    for case in sorted(os.listdir(dec)):
+        with open(os.path.join(dec, case), "rb") as f:
+            doc = json.load(f)
+        write(outdir, "vector-" + case, doc["payload"].encode())
+
+
 def main(argv):
     if len(argv) != 3:
         sys.stderr.write(__doc__)
         return 2
     testdata, out = argv[1], argv[2]
-    for name, fn in (("eventstream", eventstream_seeds), ("sigv4", sigv4_seeds), ("json", json_seeds)):
+    for name, fn in (("eventstream", eventstream_seeds), ("sigv4", sigv4_seeds), ("json", json_seeds),
+                     ("base64", base64_seeds)):
         d = os.path.join(out, name)
         os.makedirs(d, exist_ok=True)
         fn(testdata, d)
