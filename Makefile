@@ -17,20 +17,21 @@ EMU_PYTHON  ?= $(firstword $(wildcard /usr/bin/python3) python3)
 NPM         ?= npm
 NPM_DIR     := spec/support/npm
 
-PKGS        := lua$(LUA_VERSION) libcurl libcrypto zlib
+PKGS        := lua$(LUA_VERSION) libcurl libcrypto libdeflate zlib
 WARN        := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS      ?= -O2 -g
 ALL_CFLAGS  := -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC -fvisibility=hidden \
                $(WARN) $(CFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-LIBS        := $(shell $(PKG_CONFIG) --libs libcurl libcrypto zlib 2>/dev/null)
+LIBS        := $(shell $(PKG_CONFIG) --libs libcurl libcrypto libdeflate 2>/dev/null)
 LIBFLAG     ?= -shared
 
-CORE_SRC    := src/sigv4.c src/eventstream.c src/transport.c src/spawn.c src/sigint.c src/lbedrock.c
+CORE_SRC    := src/sigv4.c src/eventstream.c src/json.c src/base64.c src/transport.c src/spawn.c src/sigint.c \
+               src/ljson.c src/lbedrock.c
 CORE_HDR    := $(wildcard src/*.h)
 
 # Debian packages the build, the suite, the demo and the benchmarks need.
 DEB_PKGS    := gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
-               zlib1g-dev lua-cjson lua-busted luarocks curl python3 python3-h2 valgrind openssl procps \
+               zlib1g-dev libdeflate-dev lua-cjson lua-busted luarocks curl python3 python3-h2 valgrind openssl procps \
                git zip unzip lua-ldoc lua-markdown
 
 # .busted names lua5.4 for a plain `busted`; here $(LUA) runs it already, so no second process
@@ -78,11 +79,13 @@ deps:
 
 build/test_%: test/test_%.c src/%.c src/%.h
 	@mkdir -p build
-	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -g $(WARN) -Isrc -o $@ $< src/$*.c -lcrypto -lz
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -g $(WARN) -Isrc -Itest -o $@ $< src/$*.c -lcrypto -lz -ldeflate
 
-test-c: build/test_sigv4 build/test_eventstream
+test-c: build/test_sigv4 build/test_eventstream build/test_json build/test_base64
 	build/test_sigv4 $(TESTDATA)
 	build/test_eventstream $(TESTDATA)
+	build/test_json
+	build/test_base64
 
 # $(PYTHON): botocore there signs and decodes independently of the emulator
 test-emulator:
@@ -102,9 +105,11 @@ test-asan: deps all build-asan/bedrock/core.so
 # closes the Lua state on exit, so every userdata's __gc has run by then;
 # what libcurl and OpenSSL keep for the process is "still reachable").
 VALGRIND := valgrind -q --leak-check=full --error-exitcode=1
-valgrind: deps all build/test_sigv4 build/test_eventstream
+valgrind: deps all build/test_sigv4 build/test_eventstream build/test_json build/test_base64
 	$(VALGRIND) --errors-for-leak-kinds=all build/test_sigv4 $(TESTDATA)
 	$(VALGRIND) --errors-for-leak-kinds=all build/test_eventstream $(TESTDATA)
+	$(VALGRIND) --errors-for-leak-kinds=all build/test_json
+	$(VALGRIND) --errors-for-leak-kinds=all build/test_base64
 	$(VALGRIND) --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	  $(BUSTED) --exclude-tags=soak
 
@@ -122,7 +127,7 @@ model:
 
 build/bench_%: bench/bench_%.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p build
-	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -Isrc -o $@ $< src/sigv4.c src/eventstream.c -lcrypto -lz
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -Isrc -o $@ $< src/sigv4.c src/eventstream.c -lcrypto -lz -ldeflate
 
 # The JS SDK peer (bench/js): its locked packages, installed once when npm is
 # there (Node >= 20; the bench leaves the peer out without it).
@@ -135,6 +140,7 @@ bench-js:
 bench: deps all build/bench_sigv4 build/bench_decode bench-js
 	build/bench_sigv4
 	build/bench_decode
+	$(LUA) bench/bench_decode.lua
 	$(LUA) bench/bench_lua.lua
 
 # Client instructions per keep-alive invoke (callgrind, this process only:
@@ -162,15 +168,15 @@ bench-floor: deps all build/bench_libcurl_floor
 soak: all
 	$(BUSTED) --tags=soak
 
-# libFuzzer targets (fuzz/): the event-stream decoder and the SigV4 signer,
-# built with clang under ASan + UBSan. `make fuzz` seeds each corpus from
+# libFuzzer targets (fuzz/): the event-stream decoder, the SigV4 signer, the
+# JSON parser and the base64 decoder, built with clang under ASan + UBSan. `make fuzz` seeds each corpus from
 # $(TESTDATA) and runs each target FUZZ_SECONDS; a crash leaves its input in
 # build/fuzz/artifacts/ and fails the target. The corpora stay in build/.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := eventstream sigv4
+FUZZ_TARGETS := eventstream sigv4 json base64
 FUZZ_FLAGS   := -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fno-omit-frame-pointer \
-                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(WARN) -Isrc
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(WARN) -Isrc -Itest
 
 FUZZ_DEB_PKGS := clang libclang-rt-14-dev python3
 
@@ -186,7 +192,7 @@ fuzz-deps:
 
 build/fuzz/fuzz_%: fuzz/fuzz_%.c src/%.c src/%.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/$*.c -lcrypto -lz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/$*.c -lcrypto -lz -ldeflate
 
 fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 

@@ -1,5 +1,6 @@
 -- make bench, part two: the Lua-facing figures, against the local emulator.
--- (a) sign from Lua, (c) events/s through a for loop, (d) keep-alive invokes
+-- (a) sign from Lua, (b) is bench/bench_decode.lua (its own process: its
+-- 50 MB would show in the RSS figures), (c) events/s through a for loop, (d) keep-alive invokes
 -- and client CPU per invoke, (e) RSS with 100 (and 1,000) open streams, (f) a
 -- bidirectional session (lock-step and pipelined); (b) event-stream decode
 -- from Lua; then boto3 and the JS SDK on the same emulator for the ratio.

@@ -17,6 +17,15 @@ input layout fuzz/fuzz_sigv4.c reads:
                   each a u16 big-endian length and the bytes
     then (name, value) pairs in the same u16-prefixed form, to the end.
 
+OUTDIR/json/ gets JSON texts: every decoded event-stream vector and SigV4
+context, the service model's paginators and endpoint rules, Bedrock-shaped
+replies and stream events, and short strict-JSON edge cases (escapes,
+surrogates, UTF-8, int64 edges, deep nesting), each after one byte that
+fuzz/fuzz_json.c reads as its depth limit and stop point.
+
+OUTDIR/base64/ gets base64 texts of every length to 80 and a few long ones,
+with and without padding, and the vectors' base64 payloads.
+
 The corpora are generated, not committed: `make fuzz` rebuilds them."""
 import calendar
 import hashlib
@@ -121,12 +130,60 @@ def sigv4_seeds(testdata, outdir):
                 write(outdir, "%s-%s-x%d" % (suite, case, bit), bytes([flags ^ bit]) + data[1:])
 
 
+JSON_EDGES = [
+    b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"tok"}}',
+    b'{"usage":{"inputTokens":4,"outputTokens":12,"totalTokens":16},"metrics":{"latencyMs":3}}',
+    b'{"message":null,"stop_sequence":null,"ok":true,"no":false,"list":[]}',
+    b'"\\u00e9\\ud83d\\ude00\\u0000\\n\\"\\\\\\/"', b'"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"',
+    b'[9223372036854775807,-9223372036854775808,9223372036854775808,-0,0.1,1e308,1e-324,5e-324]',
+    b'[1.7976931348623157e308,2.2250738585072014e-308,123456789012345678901234567890]',
+    b'[' * 64 + b']' * 64, b'{"a":' * 40 + b'1' + b'}' * 40, b'"\\ud800"', b'[1,]', b'01',
+]
+
+
+def json_seeds(testdata, outdir):
+    texts = list(JSON_EDGES)
+    dec = os.path.join(testdata, "eventstream", "decoded")
+    for kind in ("positive", "negative"):
+        for case in sorted(os.listdir(os.path.join(dec, kind))):
+            with open(os.path.join(dec, kind, case), "rb") as f:
+                texts.append(f.read())
+    for suite in ("sigv4", "sigv4-bedrock"):
+        root = os.path.join(testdata, suite)
+        for dirpath, _dirs, files in os.walk(root):
+            if "context.json" in files:
+                with open(os.path.join(dirpath, "context.json"), "rb") as f:
+                    texts.append(f.read())
+    model = os.path.join(HERE, "..", "tools", "model", "bedrock-runtime", "2023-09-30")
+    for name in ("paginators-1.json", "endpoint-rule-set-1.json"):
+        path = os.path.join(model, name)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                texts.append(f.read())
+    for i, t in enumerate(texts):
+        write(outdir, "json-%03d" % i, bytes([i * 37 % 256]) + t)
+
+
+def base64_seeds(testdata, outdir):
+    import base64
+    import random
+    rnd = random.Random(20261206)
+    for n in list(range(0, 81)) + [300, 1024, 4099]:
+        write(outdir, "b64-%04d" % n, base64.b64encode(bytes(rnd.randrange(256) for _ in range(n))))
+    dec = os.path.join(testdata, "eventstream", "decoded", "positive")
+    for case in sorted(os.listdir(dec)):
+        with open(os.path.join(dec, case), "rb") as f:
+            doc = json.load(f)
+        write(outdir, "vector-" + case, doc["payload"].encode())
+
+
 def main(argv):
     if len(argv) != 3:
         sys.stderr.write(__doc__)
         return 2
     testdata, out = argv[1], argv[2]
-    for name, fn in (("eventstream", eventstream_seeds), ("sigv4", sigv4_seeds)):
+    for name, fn in (("eventstream", eventstream_seeds), ("sigv4", sigv4_seeds), ("json", json_seeds),
+                     ("base64", base64_seeds)):
         d = os.path.join(out, name)
         os.makedirs(d, exist_ok=True)
         fn(testdata, d)

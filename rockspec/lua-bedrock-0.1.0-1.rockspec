@@ -20,17 +20,18 @@ external_dependencies = {
   -- searches by itself but LuaRocks 3.8 does not: check the library only.
   CURL = { library = "curl" },
   OPENSSL = { header = "openssl/evp.h", library = "crypto" },
-  ZLIB = { header = "zlib.h", library = "z" },
+  LIBDEFLATE = { header = "libdeflate.h", library = "deflate" },
 }
 build = {
   type = "builtin",
   modules = {
     ["bedrock.core"] = {
-      sources = { "src/sigv4.c", "src/eventstream.c", "src/transport.c", "src/spawn.c", "src/sigint.c", "src/lbedrock.c" },
+      sources = { "src/sigv4.c", "src/eventstream.c", "src/json.c", "src/base64.c", "src/transport.c", "src/spawn.c",
+                  "src/sigint.c", "src/ljson.c", "src/lbedrock.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
-      libraries = { "curl", "crypto", "z" },
-      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(ZLIB_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(ZLIB_LIBDIR)" },
+      libraries = { "curl", "crypto", "deflate" },
+      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(LIBDEFLATE_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(LIBDEFLATE_LIBDIR)" },
     },
     ["bedrock"] = "lua/bedrock/init.lua",
     ["bedrock.api.client"] = "lua/bedrock/api/client.lua",

@@ -98,4 +98,54 @@ describe("bedrock.eventstream", function()
     assert.is_false(ok)
     assert.matches("EVS_TOO_LARGE", tostring(err))
   end)
+
+  describe("decoder:events (the fast path beside feed)", function()
+    local function frames()
+      local E = bedrock.eventstream.encode
+      return {
+        E({ [":message-type"] = "event", [":event-type"] = "chunk", [":content-type"] = "application/json" }, '{"bytes":"e30="}'),
+        E({ [":event-type"] = "metadata" }, "{}"),                      -- no :message-type: an event
+        E({ [":message-type"] = "exception", [":exception-type"] = "throttlingException" }, '{"message":"slow"}'),
+        E({ [":message-type"] = "error", [":error-code"] = "InternalError", [":error-message"] = "boom" }, ""),
+        E({ [":message-type"] = "event" }, "no type"),
+      }
+    end
+    local want = {
+      "event", "chunk", '{"bytes":"e30="}',
+      "event", "metadata", "{}",
+      "exception", "throttlingException", '{"message":"slow"}',
+      "error", "InternalError", "boom",
+      "event", false, "no type",
+    }
+
+    it("gives kind, type and payload per message, as feed's headers say, in any split", function()
+      local bytes = table.concat(frames())
+      local n, out = bedrock.eventstream.decoder():events(bytes)
+      assert.are.equal(5, n)
+      assert.are.same(want, out)
+      -- the same, byte by byte, into one reused table
+      local dec, got, reuse = bedrock.eventstream.decoder(), {}, { "stale", "stale", "stale", "stale" }
+      for i = 1, #bytes do
+        local k = dec:events(bytes:sub(i, i), reuse)
+        for j = 1, 3 * k do got[#got + 1] = reuse[j] end
+        assert.is_nil(reuse[3 * k + 1])      -- the table ends after the last message
+      end
+      assert.are.same(want, got)
+      assert.are.equal(0, dec:pending())
+      -- what feed says about the same messages
+      local msgs = bedrock.eventstream.decoder():feed(bytes)
+      assert.are.equal(msgs[1].headers[":event-type"], out[2])
+      assert.are.equal(msgs[3].headers[":exception-type"], out[8])
+      assert.are.equal(msgs[1].payload, out[3])
+    end)
+
+    it("raises on a corrupt frame as feed does, and stays failed", function()
+      local bytes = read(TESTDATA .. "/eventstream/encoded/negative/corrupted_payload")
+      local dec = bedrock.eventstream.decoder()
+      local ok, err = pcall(dec.events, dec, bytes)
+      assert.is_false(ok)
+      assert.matches("EVS_MESSAGE_CRC", tostring(err))
+      assert.is_false((pcall(dec.events, dec, frames()[1])))
+    end)
+  end)
 end)

@@ -149,7 +149,7 @@ describe("README examples", function()
     assert.are.equal(1, #blocks)
     local out = run(blocks[1])
     assert.matches("^AWS4%-HMAC%-SHA256 Credential=AKIDEXAMPLE/%d+/us%-east%-1/bedrock/aws4_request, "
-      .. "SignedHeaders=content%-type;host;x%-amz%-date, Signature=%x+\nchunk\t7\tpayload$", out)
+      .. "SignedHeaders=content%-type;host;x%-amz%-date, Signature=%x+\nchunk\t7\tpayload\nevent\tchunk\tpayload\nevent\tchunk\tpayload$", out)
   end)
 
   it("runs the per-model limits example", function()
@@ -172,8 +172,10 @@ describe("README examples", function()
     local blocks = examples("## Converse, tokens, guardrails", "### Paging")
     assert.are.equal(1, #blocks)
     local out = run(blocks[1])
-    assert.matches("You said: Hello!\tend_turn", out, 1, true)
-    assert.matches("tokens:\t4", out, 1, true)
+    -- counts print as integers (6, not 6.0): the core's JSON decoder keeps them
+    assert.matches("You said: Hello!\tend_turn\t6\n", out, 1, true)
+    assert.matches("tokens:\t4\t6\n", out, 1, true)
+    assert.matches("\n2\nGUARDRAIL", out, 1, true)         -- count_tokens' inputTokens
     assert.matches("\n3\t3\n", out, 1, true)       -- meta.usage: integers
     assert.matches("GUARDRAIL_INTERVENED", out, 1, true)
     assert.matches("Completed", out, 1, true)

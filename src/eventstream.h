@@ -2,7 +2,8 @@
 ** eventstream.h: application/vnd.amazon.eventstream framing, sans-I/O.
 **
 ** An incremental decoder (bytes in any split, whole validated messages out)
-** and an encoder. No Lua, no libcurl. CRC32 is zlib's.
+** and an encoder. No Lua, no libcurl. CRC32 is
+** libdeflate's (zlib's CRC-32, folded with carry-less multiplication).
 **
 ** Wire format, big-endian: total_len u32, headers_len u32, prelude_crc u32,
 ** headers, payload, message_crc u32 (CRC32 of everything before it).
@@ -98,6 +99,13 @@ int evs_header_next(const unsigned char *headers, size_t headers_len,
 /* Find a header by exact name. Returns 1 when found, 0 when not. */
 int evs_header_find(const struct evs_message *m, const char *name,
                     struct evs_header *out);
+
+/* Find several headers in one walk: out[i] gets the header named names[i]
+** (the first one of that name), or a zeroed header (name NULL) when there is
+** none. Returns how many of the names were found. */
+size_t evs_header_find_many(const struct evs_message *m,
+                            const char *const *names, size_t n,
+                            struct evs_header *out);
 
 /* Bytes an encoded message will take, or 0 if the input cannot be encoded
 ** (name over 255 bytes, bytes/string value over 65535, frame over

@@ -28,7 +28,9 @@
 #include <lauxlib.h>
 #include <openssl/evp.h>
 
+#include "base64.h"
 #include "eventstream.h"
+#include "ljson.h"
 #include "sigint.h"
 #include "sigv4.h"
 #include "spawn.h"
@@ -53,8 +55,12 @@ struct lengine {
 
 struct lxfer {
   struct xfer *x;
-  int unwrap_chunks;    /* next_event unwraps {"bytes": base64} chunk payloads */
+  int unwrap_chunks;    /* next_event unwraps {"bytes": base64} chunk payloads:
+                        ** UNWRAP_BYTES to the inner bytes, UNWRAP_JSON to
+                        ** their JSON value */
 };
+
+enum { UNWRAP_NONE = 0, UNWRAP_BYTES = 1, UNWRAP_JSON = 2 };
 
 struct ldecoder {
   struct evs_decoder d;
@@ -128,35 +134,73 @@ static int opt_bool(lua_State *L, int t, const char *k, int def)
   return v;
 }
 
-/* Base64 decode with OpenSSL; returns a Lua string or nothing on bad input.
-** Event payloads are small: decode those on the stack and intern once,
-** sparing a Lua buffer box per event. */
+/* Base64 decode into small (small_cap bytes) or, when it does
+** not fit, a userdata pushed on the stack (the caller pops it). Returns the
+** bytes and their count, or NULL on bad input (nothing left pushed). */
+static const unsigned char *b64decode_buf(lua_State *L, const char *s, size_t n,
+                                          unsigned char *small, size_t small_cap,
+                                          size_t *out_len, int *boxed)
+{
+  unsigned char *out;
+  long len;
+  *boxed = 0;
+  if(n % 4)
+    return NULL;
+  if(n / 4 * 3 + 1 > small_cap) {
+    out = lua_newuserdata(L, n / 4 * 3 + 1);
+    *boxed = 1;
+  }
+  else
+    out = small;
+  len = b64_decode(out, (const unsigned char *)s, n);
+  if(len < 0) {
+    if(*boxed)
+      lua_pop(L, 1);
+    *boxed = 0;
+    return NULL;
+  }
+  *out_len = (size_t)len;
+  return out;
+}
+
+/* Base64 decode; pushes a Lua string and returns 1, or nothing and 0 on
+** bad input. Event payloads are small: decode those on the stack and
+** intern once, sparing a Lua buffer box per event. */
 static int push_b64decode(lua_State *L, const char *s, size_t n)
 {
   unsigned char small[3072];
-  luaL_Buffer b;
-  unsigned char *out;
-  int len, pad = 0, boxed = n / 4 * 3 + 1 > sizeof(small);
-  if(n % 4 || n > INT_MAX)
+  size_t len;
+  int boxed;
+  const unsigned char *out = b64decode_buf(L, s, n, small, sizeof(small), &len, &boxed);
+  if(!out)
     return 0;
-  if(n >= 1 && s[n - 1] == '=')
-    pad++;
-  if(n >= 2 && s[n - 2] == '=')
-    pad++;
-  out = boxed ? (unsigned char *)luaL_buffinitsize(L, &b, n / 4 * 3 + 1) : small;
-  len = n ? EVP_DecodeBlock(out, (const unsigned char *)s, (int)n) : 0;
-  if(len < pad) {
-    if(boxed) {
-      luaL_pushresultsize(&b, 0);
-      lua_pop(L, 1);
-    }
+  lua_pushlstring(L, (const char *)out, len);
+  if(boxed)
+    lua_remove(L, -2);
+  return 1;
+}
+
+/* A chunk's base64 decoded and its JSON parsed in one step, with no Lua
+** string between: pushes the value and "json", or (the inner bytes are not
+** JSON) the inner bytes and true; nothing and 0 when the base64 is bad. */
+static int push_b64json(lua_State *L, const char *s, size_t n)
+{
+  unsigned char small[3072];
+  size_t len;
+  int boxed;
+  struct json_result r;
+  const unsigned char *out = b64decode_buf(L, s, n, small, sizeof(small), &len, &boxed);
+  if(!out)
     return 0;
+  if(ljson_push(L, (const char *)out, len, &r))
+    lua_pushliteral(L, "json");
+  else {
+    lua_pushlstring(L, (const char *)out, len);
+    lua_pushboolean(L, 1);
   }
   if(boxed)
-    luaL_pushresultsize(&b, (size_t)(len - pad));
-  else
-    lua_pushlstring(L, (const char *)small, (size_t)(len - pad));
-  return 1;
+    lua_remove(L, -3);
+  return 2;
 }
 
 /* ----------------------------------------------------------------- Engine */
@@ -236,7 +280,12 @@ static int lengine_request(lua_State *L)
   ** nothing behind. It keeps its engine alive through the user value. */
   lx = lua_newuserdatauv(L, sizeof(*lx), 1);
   lx->x = NULL;
-  lx->unwrap_chunks = opt_bool(L, 2, "unwrap_chunks", 0);
+  lua_getfield(L, 2, "unwrap_chunks");
+  if(lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "json"))
+    lx->unwrap_chunks = UNWRAP_JSON;
+  else
+    lx->unwrap_chunks = lua_toboolean(L, -1) ? UNWRAP_BYTES : UNWRAP_NONE;
+  lua_pop(L, 1);
   luaL_setmetatable(L, XFER_MT);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
@@ -502,6 +551,43 @@ static void push_header_string(lua_State *L, const struct evs_message *m,
     lua_pushnil(L);
 }
 
+/* The headers a response stream reads, found in one walk: string values
+** of :message-type (a string), :event-type and :exception-type (a string
+** or bytes); NULL when absent or of another type. */
+struct stream_headers {
+  const char *message_type, *event_type, *exception_type;
+  size_t message_type_len, event_type_len, exception_type_len;
+};
+
+static void scan_stream_headers(const struct evs_message *m,
+                                struct stream_headers *sh)
+{
+  static const char *const names[] = { ":message-type", ":event-type", ":exception-type" };
+  struct evs_header h[3];
+  evs_header_find_many(m, names, 3, h);
+  memset(sh, 0, sizeof(*sh));
+  if(h[0].name && h[0].type == EVS_STRING) {
+    sh->message_type = (const char *)h[0].data;
+    sh->message_type_len = h[0].data_len;
+  }
+  if(h[1].name && (h[1].type == EVS_STRING || h[1].type == EVS_BYTES)) {
+    sh->event_type = (const char *)h[1].data;
+    sh->event_type_len = h[1].data_len;
+  }
+  if(h[2].name && (h[2].type == EVS_STRING || h[2].type == EVS_BYTES)) {
+    sh->exception_type = (const char *)h[2].data;
+    sh->exception_type_len = h[2].data_len;
+  }
+}
+
+static void push_opt_lstring(lua_State *L, const char *s, size_t n)
+{
+  if(s)
+    lua_pushlstring(L, s, n);
+  else
+    lua_pushnil(L);
+}
+
 /* Find the string value of "bytes" in a chunk payload {"bytes":"...", ...}
 ** without a JSON parse: base64 has no characters JSON must escape. Returns 0
 ** when the payload is not that simple shape, and the caller falls back to a
@@ -511,6 +597,15 @@ static int find_bytes_field(const unsigned char *p, size_t n,
 {
   static const char key[] = "\"bytes\"";
   size_t i = 0, k = sizeof(key) - 1, start;
+  /* the service's own shape first: {"bytes":"...", ...} */
+  if(n > 10 && !memcmp(p, "{\"bytes\":\"", 10)) {
+    const unsigned char *q = memchr(p + 10, '"', n - 10);
+    if(q && !memchr(p + 10, '\\', (size_t)(q - p) - 10)) {
+      *v = (const char *)p + 10;
+      *vlen = (size_t)(q - p) - 10;
+      return 1;
+    }
+  }
   while(i + k <= n) {
     const unsigned char *hit = memchr(p + i, '"', n - i);
     if(!hit)
@@ -543,7 +638,8 @@ static int find_bytes_field(const unsigned char *p, size_t n,
 
 /* next_event() -> kind, type, payload, extra
 **   "event", event_type, payload (the inner bytes for an unwrapped chunk),
-**            unwrapped (boolean)
+**            unwrapped: false, true (payload is the inner bytes) or "json"
+**            (unwrap_chunks = "json" and payload is their decoded value)
 **   "exception", exception_type, payload
 **   "error", error_code, error_message
 **   nothing when no message is queued. */
@@ -551,32 +647,37 @@ static int lxfer_next_event(lua_State *L)
 {
   struct lxfer *lx = check_xfer(L, 1);
   struct evs_message m;
-  struct evs_header mt;
+  struct stream_headers sh;
   if(!xfer_next_message(lx->x, &m))
     return 0;
-  if(!evs_header_find(&m, ":message-type", &mt) || mt.type != EVS_STRING ||
-     (mt.data_len == 5 && !memcmp(mt.data, "event", 5))) {
+  scan_stream_headers(&m, &sh);
+  if(!sh.message_type || (sh.message_type_len == 5 && !memcmp(sh.message_type, "event", 5))) {
     const char *v;
     size_t vlen;
     lua_pushliteral(L, "event");
-    push_header_string(L, &m, ":event-type");
+    push_opt_lstring(L, sh.event_type, sh.event_type_len);
     if(lx->unwrap_chunks &&
-       find_bytes_field(m.payload, m.payload_len, &v, &vlen) &&
-       push_b64decode(L, v, vlen)) {
-      lua_pushboolean(L, 1);
-      return 4;
+       find_bytes_field(m.payload, m.payload_len, &v, &vlen)) {
+      if(lx->unwrap_chunks == UNWRAP_JSON) {
+        if(push_b64json(L, v, vlen))
+          return 4;
+      }
+      else if(push_b64decode(L, v, vlen)) {
+        lua_pushboolean(L, 1);
+        return 4;
+      }
     }
     lua_pushlstring(L, (const char *)m.payload, m.payload_len);
     lua_pushboolean(L, 0);
     return 4;
   }
-  if(mt.data_len == 9 && !memcmp(mt.data, "exception", 9)) {
+  if(sh.message_type_len == 9 && !memcmp(sh.message_type, "exception", 9)) {
     lua_pushliteral(L, "exception");
-    push_header_string(L, &m, ":exception-type");
+    push_opt_lstring(L, sh.exception_type, sh.exception_type_len);
     lua_pushlstring(L, (const char *)m.payload, m.payload_len);
     return 3;
   }
-  lua_pushlstring(L, (const char *)mt.data, mt.data_len);
+  lua_pushlstring(L, sh.message_type, sh.message_type_len);
   push_header_string(L, &m, ":error-code");
   push_header_string(L, &m, ":error-message");
   return 3;
@@ -968,7 +1069,7 @@ static void push_message(lua_State *L, const struct evs_message *m)
   struct evs_header h;
   size_t off = 0;
   lua_createtable(L, 0, 2);
-  lua_newtable(L);
+  lua_createtable(L, 0, 4);     /* Bedrock's messages carry three headers */
   while(evs_header_next(m->headers, m->headers_len, &off, &h) == 1) {
     lua_pushlstring(L, h.name, h.name_len);
     switch(h.type) {
@@ -1045,6 +1146,82 @@ static int ldecoder_feed(lua_State *L)
       break;
   }
   return 1;
+}
+
+/* events(bytes [, out]) -> n, out: the fast path beside feed. Each whole
+** message adds three values to out (a table reused across calls, or a new
+** one), as a transfer's next_event gives them: kind (":message-type",
+** "event" when absent), type (":event-type" for an event,
+** ":exception-type" for an exception, ":error-code" for an error; false
+** when absent) and payload (":error-message" for an error). No table per
+** message, no header table: the cost is the strings asked for. out[3n+1]
+** is set to nil, so out ends after the last message. Raises as feed. */
+static int ldecoder_events(lua_State *L)
+{
+  struct ldecoder *ld = luaL_checkudata(L, 1, DECODER_MT);
+  size_t len, off = 0;
+  const char *p = luaL_checklstring(L, 2, &len);
+  int k = 0, n = 0;
+  luaL_argcheck(L, ld->open, 1, "the decoder is closed");
+  if(lua_istable(L, 3))
+    lua_settop(L, 3);
+  else {
+    lua_settop(L, 2);
+    lua_newtable(L);
+  }
+  while(off < len) {
+    struct evs_message m;
+    struct stream_headers sh;
+    size_t used = 0;
+    int rc = evs_decode(&ld->d, p + off, len - off, &used, &m);
+    off += used;
+    if(rc == EVS_NEED_MORE)
+      break;
+    if(rc != EVS_OK)
+      return luaL_error(L, "%s: %s", evs_errcode(rc), evs_strerror(rc));
+    scan_stream_headers(&m, &sh);
+    if(!sh.message_type || (sh.message_type_len == 5 && !memcmp(sh.message_type, "event", 5))) {
+      lua_pushliteral(L, "event");
+      lua_rawseti(L, 3, ++k);
+      if(sh.event_type)
+        lua_pushlstring(L, sh.event_type, sh.event_type_len);
+      else
+        lua_pushboolean(L, 0);
+      lua_rawseti(L, 3, ++k);
+      lua_pushlstring(L, (const char *)m.payload, m.payload_len);
+    }
+    else if(sh.message_type_len == 9 && !memcmp(sh.message_type, "exception", 9)) {
+      lua_pushliteral(L, "exception");
+      lua_rawseti(L, 3, ++k);
+      if(sh.exception_type)
+        lua_pushlstring(L, sh.exception_type, sh.exception_type_len);
+      else
+        lua_pushboolean(L, 0);
+      lua_rawseti(L, 3, ++k);
+      lua_pushlstring(L, (const char *)m.payload, m.payload_len);
+    }
+    else {
+      struct evs_header h;
+      lua_pushlstring(L, sh.message_type, sh.message_type_len);
+      lua_rawseti(L, 3, ++k);
+      if(evs_header_find(&m, ":error-code", &h) && (h.type == EVS_STRING || h.type == EVS_BYTES))
+        lua_pushlstring(L, (const char *)h.data, h.data_len);
+      else
+        lua_pushboolean(L, 0);
+      lua_rawseti(L, 3, ++k);
+      if(evs_header_find(&m, ":error-message", &h) && (h.type == EVS_STRING || h.type == EVS_BYTES))
+        lua_pushlstring(L, (const char *)h.data, h.data_len);
+      else
+        lua_pushliteral(L, "");
+    }
+    lua_rawseti(L, 3, ++k);
+    n++;
+  }
+  lua_pushnil(L);
+  lua_rawseti(L, 3, k + 1);
+  lua_pushinteger(L, n);
+  lua_pushvalue(L, 3);
+  return 2;
 }
 
 static int ldecoder_pending(lua_State *L)
@@ -1386,6 +1563,7 @@ static const luaL_Reg xfer_methods[] = {
 
 static const luaL_Reg decoder_methods[] = {
   { "feed", ldecoder_feed },
+  { "events", ldecoder_events },
   { "pending", ldecoder_pending },
   { "close", ldecoder_gc },
   { NULL, NULL }
@@ -1443,6 +1621,7 @@ int luaopen_bedrock_core(lua_State *L)
     { "b64decode", lb64decode },
     { "b64encode", lb64encode },
     { "sha256_hex", lsha256_hex },
+    { "json_decode", ljson_decode },
     { NULL, NULL }
   };
   struct lsigner *ls;

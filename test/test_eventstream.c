@@ -953,6 +953,39 @@ static void test_strings(void)
   evs_decoder_free(&d);
 }
 
+/* evs_header_find_many finds what evs_header_find finds, one walk for all */
+static void test_find_many(void)
+{
+  struct evs_header hs[4], got[3], one;
+  static const char *const names[] = { ":message-type", ":event-type", ":exception-type" };
+  unsigned char frame[256];
+  struct evs_decoder d;
+  struct evs_message m;
+  size_t size, used, i;
+  memset(hs, 0, sizeof(hs));
+  hs[0].name = ":event-type"; hs[0].name_len = 11; hs[0].type = EVS_STRING;
+  hs[0].data = (const unsigned char *)"chunk"; hs[0].data_len = 5;
+  hs[1].name = ":content-type"; hs[1].name_len = 13; hs[1].type = EVS_STRING;
+  hs[1].data = (const unsigned char *)"application/json"; hs[1].data_len = 16;
+  hs[2].name = ":message-type"; hs[2].name_len = 13; hs[2].type = EVS_STRING;
+  hs[2].data = (const unsigned char *)"event"; hs[2].data_len = 5;
+  hs[3].name = ":event-type"; hs[3].name_len = 11; hs[3].type = EVS_INT; hs[3].i = 7;
+  size = evs_encode(hs, 4, "{}", 2, frame);
+  check(size > 0, "find_many: encode");
+  evs_decoder_init(&d);
+  check(evs_decode(&d, frame, size, &used, &m) == EVS_OK, "find_many: decode");
+  check(evs_header_find_many(&m, names, 3, got) == 2, "find_many: two of three found");
+  for(i = 0; i < 2; i++) {
+    int f = evs_header_find(&m, names[i], &one);
+    check(f && got[i].name && got[i].type == one.type && got[i].data_len == one.data_len &&
+          !memcmp(got[i].data, one.data, one.data_len),
+          "find_many: %s as evs_header_find (the first of its name)", names[i]);
+  }
+  check(got[1].type == EVS_STRING, "find_many: the first :event-type, not the repeat");
+  check(got[2].name == NULL && got[2].data == NULL, "find_many: a missing name is zeroed");
+  evs_decoder_free(&d);
+}
+
 int main(int argc, char **argv)
 {
   if(argc < 2) {
@@ -967,6 +1000,7 @@ int main(int argc, char **argv)
   test_roundtrip();
   test_big_frame();
   test_strings();
+  test_find_many();
   printf("eventstream: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

@@ -23,7 +23,9 @@ local client = {}
 
 client.USER_AGENT = "lua-bedrock/" .. core._VERSION .. " " .. _VERSION:gsub(" ", "/")
 
-local decode_json = cjson.decode
+-- JSON replies through the core's decoder (bedrock.api.reply): integers
+-- stay Lua integers; it raises on bad JSON, as cjson.decode does, for pcall
+local decode_json = reply.json
 local find = string.find
 local encode_json = cjson.encode
 
@@ -432,7 +434,9 @@ function Client:_start(req, deadline)
   end
   local o = request_args
   o.method, o.url, o.headers, o.body = method, url, lines, req.body
-  o.stream, o.unwrap_chunks, o.duplex = req.stream, req.stream and not req.events, req.duplex
+  -- chunks: the inner bytes for raw = true, else their JSON decoded in C
+  o.stream, o.unwrap_chunks, o.duplex = req.stream, req.stream and not req.events
+    and (req.raw or "json"), req.duplex
   o.connect_timeout_ms, o.idle_timeout_ms = ms(cfg.connect_timeout), ms(cfg.read_timeout)
   o.total_timeout_ms = total_ms
   o.ca_file, o.ca_path = cfg.ca_file, cfg.ca_path
