@@ -6,14 +6,22 @@ local core = require "bedrock.core"
 local client = require "bedrock.api.client"
 local errors = require "bedrock.errors"
 local scheduler = require "bedrock.transport.scheduler"
+local transport = require "bedrock.transport"
+
+-- Tasks: the coroutine scheduler, or inside nginx (where cosockets already
+-- yield) ngx.thread light threads (bedrock.transport.ngx).
+local function tasks()
+  if transport.kind() == "ngx" then return require("bedrock.transport.ngx") end
+  return scheduler
+end
 
 local bedrock = {
   _VERSION = core._VERSION,
   client = client.new,
   async_client = client.new_async,
-  run = scheduler.run,
-  spawn = scheduler.spawn,
-  sleep = function(seconds) return scheduler.sleep(seconds) end,
+  run = function(...) return tasks().run(...) end,
+  spawn = function(...) return tasks().spawn(...) end,
+  sleep = function(seconds) return tasks().sleep(seconds) end,
   errors = errors,
   is_error = errors.is,
   -- raw bytes for a blob member (an image, a document): base64-encoded on the wire

@@ -8,7 +8,7 @@ local config = require "bedrock.config"
 local credcache = require "bedrock.auth.cache"
 local errors = require "bedrock.errors"
 local retry = require "bedrock.policy.retry"
-local scheduler = require "bedrock.transport.scheduler"
+local transport = require "bedrock.transport"
 local shapes = require "bedrock.api.shapes"
 local usage = require "bedrock.policy.usage"
 
@@ -20,30 +20,8 @@ local decode_json = cjson.decode
 local find = string.find
 local encode_json = cjson.encode
 
--- ------------------------------------------------------------------ drivers
-
-local function sync_driver()
-  local engine = core.engine()
-  return {
-    engine = function() return engine end,
-    -- one pump: returns once anything moved (or a second passed)
-    wait = function() engine:pump(1000) end,
-    -- move queued input on its way without waiting (a duplex session's send)
-    poke = function() engine:pump(0) end,
-    sleep = core.sleep,
-    close = function() engine:close() end,
-  }
-end
-
-local async_driver = {
-  engine = function()
-    scheduler.current_task("an async client call")
-    return scheduler.engine()
-  end,
-  wait = scheduler.wait_transfer,
-  sleep = scheduler.sleep,
-  close = function() end,  -- the shared engine outlives any one client
-}
+-- The driver (how requests are made and waited on: libcurl, or nginx's
+-- cosockets) comes from the one seam, bedrock.transport.
 
 -- -------------------------------------------------------------- parameters
 
@@ -247,12 +225,12 @@ end
 
 function client.new(user_config)
   local self = make(user_config, nil, "BedrockClient")
-  self.driver = sync_driver()
+  self.driver = transport.sync_driver()
   return self
 end
 
 function client.new_async(user_config)
-  return make(user_config, async_driver, "AsyncBedrockClient")
+  return make(user_config, transport.async_driver(), "AsyncBedrockClient")
 end
 
 function Client:__tostring()
