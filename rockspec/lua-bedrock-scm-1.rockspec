@@ -11,7 +11,8 @@ AWS credential chain, retries, and the sans-I/O pieces bedrock.sigv4 and
 bedrock.eventstream.]],
   license = "Apache-2.0",
 }
-dependencies = { "lua >= 5.4", "lua-cjson" }
+-- Lua 5.1, LuaJIT 2.1, 5.3 and 5.4 from one source (src/compat.h)
+dependencies = { "lua >= 5.1, < 5.5", "lua-cjson" }
 external_dependencies = {
   -- Debian keeps curl.h under the multiarch include dir, which the compiler
   -- searches by itself but LuaRocks 3.8 does not: check the library only.
@@ -22,8 +23,17 @@ external_dependencies = {
 build = {
   type = "builtin",
   modules = {
+    -- the sans-I/O pieces, no libcurl (bedrock.sigv4, bedrock.eventstream)
+    ["bedrock.codec"] = {
+      sources = { "src/sigv4.c", "src/eventstream.c", "src/lutil.c", "src/lcodec.c" },
+      defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
+      libraries = { "crypto", "z" },
+      incdirs = { "$(OPENSSL_INCDIR)", "$(ZLIB_INCDIR)" },
+      libdirs = { "$(OPENSSL_LIBDIR)", "$(ZLIB_LIBDIR)" },
+    },
+    -- the libcurl engine, built on bedrock.codec
     ["bedrock.core"] = {
-      sources = { "src/sigv4.c", "src/eventstream.c", "src/transport.c", "src/spawn.c", "src/lbedrock.c" },
+      sources = { "src/eventstream.c", "src/transport.c", "src/spawn.c", "src/lutil.c", "src/lbedrock.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
       libraries = { "curl", "crypto", "z" },
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(ZLIB_INCDIR)" },
