@@ -111,7 +111,7 @@ local function request(_, o)
     connect_ms = math.max(1, tonumber(o.connect_timeout_ms) or 30000),
     idle_ms = math.max(1, tonumber(o.idle_timeout_ms) or 30000),
     total_ms = total, deadline = total > 0 and started + total / 1000 or nil,
-    started = started, state = "running", step = "connect", code = 0, complete = false,
+    started = started, st = "running", step = "connect", code = 0, complete = false,
     head = {}, parts = {}, size = 0, queue = {}, qhead = 1, sent = 0,
   }, Transfer)
 end
@@ -134,7 +134,7 @@ end
 
 local function fail(self, code, detail, sub)
   drop_socket(self)
-  self.state = "failed"
+  self.st = "failed"
   self.err_code, self.err_detail, self.err_sub = code, detail, sub
   self.ended = now()
   return nil
@@ -339,7 +339,7 @@ local function finish(self)
     self.sock:close()
   end
   self.sock = nil
-  self.state = "done"
+  self.st = "done"
   self.ended = now()
   return true
 end
@@ -368,7 +368,7 @@ end
 -- completes are queued for next_event); any other body is read whole.
 -- Every socket operation yields to nginx while it waits.
 function Transfer:wait()
-  if self.state ~= "running" then return end
+  if self.st ~= "running" then return end
   if self.step == "connect" then
     if not connect(self) or not read_head(self) then return end
     self.step = "body"
@@ -405,7 +405,7 @@ end
 -- ------------------------------------------------- what the client reads
 
 function Transfer:id() return self.n end
-function Transfer:state() return self.state end
+function Transfer:state() return self.st end
 function Transfer:status() return self.code, self.complete end
 function Transfer:headers() return self.head end
 function Transfer:sends() return self.sent end
@@ -422,7 +422,7 @@ end
 --- code, detail, sub (the timeout's phase, or the event-stream error code)
 -- of a failed transfer; nothing otherwise.
 function Transfer:error()
-  if self.state ~= "failed" then return end
+  if self.st ~= "failed" then return end
   return self.err_code, self.err_detail, self.err_sub
 end
 
@@ -447,8 +447,8 @@ end
 --- Abort: the connection is closed, not pooled (idempotent).
 function Transfer:close()
   drop_socket(self)
-  if self.state == "running" then
-    self.state = "failed"
+  if self.st == "running" then
+    self.st = "failed"
     self.err_code, self.err_detail = "Aborted", "the transfer was closed"
     self.ended = now()
   end
