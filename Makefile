@@ -45,7 +45,7 @@ MODULES     := $(BUILD)/bedrock/codec.so $(BUILD)/bedrock/core.so
 # Every Lua the suite runs on: luajit2 (not Debian's luajit, which nginx's Lua module refuses).
 DEB_PKGS    := gcc make pkg-config lua5.4 liblua5.4-dev lua5.3 liblua5.3-dev lua5.1 liblua5.1-0-dev \
                luajit2 libluajit2-5.1-dev libcurl4-openssl-dev libssl-dev \
-               zlib1g-dev lua-cjson lua-busted luarocks curl python3 python3-h2 valgrind openssl procps \
+               zlib1g-dev lua-cjson lua-busted luarocks curl python3 python3-h2 valgrind openssl procps ca-certificates \
                nginx libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;./?.lua;;

@@ -87,6 +87,55 @@ describe("README examples", function()
     assert.matches("maxResults=2", lists[2].query)
   end)
 
+  it("runs the nginx.conf and handler of 'Inside nginx / OpenResty' in Debian's nginx", function()
+    local nginx = require "spec.support.nginx"
+    local cjson = require "cjson"
+    local f = assert(io.open("README.md", "rb"))
+    local text = f:read("a")
+    f:close()
+    local a = assert(text:find("## Inside nginx / OpenResty", 1, true))
+    local b = assert(text:find("## The local emulator", a, true))
+    local section = text:sub(a, b)
+    local confs, handlers = {}, {}
+    for code in section:gmatch("```nginx\n(.-)```") do confs[#confs + 1] = code end
+    for code in section:gmatch("```lua\n(.-)```") do handlers[#handlers + 1] = code end
+    assert.are.equal(1, #confs)
+    assert.are.equal(1, #handlers)
+    -- only the checkout's path, the port and the emulator's URL are put in
+    local conf = confs[1]:gsub("/path/to/lua%-bedrock", nginx.root)
+    conf = conf:gsub("listen 127%.0%.0%.1:8080;", "listen 127.0.0.1:${PORT};")
+    local handler = handlers[1]:gsub("http://127%.0%.0%.1:4566", emu.url)
+    nginx.build()
+    local srv = nginx.start{ conf = conf, files = { ["gateway.lua"] = handler } }
+    local ok, err = pcall(function()
+      local status, body = srv:get("/chat", { method = "POST", body = '{"prompt": "Hello"}' })
+      assert.are.equal(200, status, body)
+      local doc = cjson.decode(body)
+      assert.are.equal("You said: Hello", doc.text)
+      assert.is_number(doc.usage.input_tokens)
+      status, body = srv:get("/chat/stream", { method = "POST", body = '{"prompt": "Tell me a story"}' })
+      assert.are.equal(200, status, body)
+      local parts = {}
+      for data in body:gmatch("data: (%b{})\n\n") do
+        local ev = cjson.decode(data)
+        if ev.text then parts[#parts + 1] = ev.text end
+      end
+      assert.is_true(#parts > 1)
+      assert.are.equal("You said: Tell me a story", table.concat(parts))
+      assert.matches("event: done\n", body, 1, true)
+      status, body = srv:get("/chat", { method = "POST", body = "not json" })
+      assert.are.equal(400, status, body)
+      assert.are.equal("BadRequest", cjson.decode(body).error)
+      -- the emulator saw signed requests on the invoke and stream routes
+      local routes = {}
+      for _, e in ipairs(emu:requests()) do routes[#routes + 1] = e.route .. " " .. e.auth end
+      assert.are.same({ "invoke sigv4", "stream sigv4" }, routes)
+      assert.is_nil(srv:error_log():match("[^\n]*lua entry thread aborted[^\n]*"))
+    end)
+    srv:stop()
+    if not ok then error(err, 0) end
+  end)
+
   it("runs the usage example", function()
     local blocks = examples("## Usage and budgets", "## Configuration")
     assert.are.equal(1, #blocks)

@@ -1,0 +1,352 @@
+-- lua-bedrock inside Debian's real nginx (libnginx-mod-http-lua, OpenResty's luajit2): the
+-- handlers below call the emulator through the cosocket transport (bedrock.transport.ngx),
+-- and this spec checks what an HTTP client of that nginx sees, plus the emulator's request log.
+-- nginx runs with its own prefix, config and 127.0.0.1 port, one worker, and is stopped in
+-- teardown (spec/support/nginx.lua).
+local cjson = require "cjson"
+local emulator = require "spec.support.emulator"
+local nginx = require "spec.support.nginx"
+local child = require "spec.support.child"
+
+local CLAUDE = "anthropic.claude-3-sonnet-20240229-v1:0"
+
+-- The handlers: one module, loaded in init_by_lua (so its sync client is made before the
+-- worker forks, outside any cosocket phase) and used by every location.
+local APP = [=[
+local bedrock = require "bedrock"
+local cjson = require "cjson"
+
+local app = {}
+
+local function config(extra)
+  local cfg = { endpoint_url = "${EMU}", region_name = "us-east-1",
+    access_key_id = "AKIAEMULATOREXAMPLE1", secret_access_key = "emulator+secret/EXAMPLEKEY0000000000000",
+    timeout = 10 }
+  for k, v in pairs(extra or {}) do cfg[k] = v end
+  return cfg
+end
+
+-- one sync client per worker, shared by every request it serves
+local client = bedrock.client(config())
+local down = bedrock.client(config{ endpoint_url = "http://127.0.0.1:${DOWN_PORT}", max_retries = 0 })
+
+local function body(text)
+  return { anthropic_version = "bedrock-2023-05-31", max_tokens = 50,
+    messages = { { role = "user", content = text or "Hello from nginx" } } }
+end
+
+-- An error object as an HTTP reply: the service's status, 502 for a transport failure, 504
+-- for a timeout.
+local function fail(err)
+  ngx.status = err.status or (err.code == "TimeoutError" and 504) or 502
+  ngx.header["Content-Type"] = "application/json"
+  ngx.say(cjson.encode{ code = err.code, message = err.message, attempts = err.attempts,
+    retryable = err.retryable })
+end
+
+function app.invoke()
+  local c = ngx.var.arg_down and down or client
+  local reply, meta = c:invoke_model{ model_id = ngx.var.arg_model or "${CLAUDE}", body = body() }
+  if not reply then return fail(meta) end
+  ngx.header["Content-Type"] = "application/json"
+  ngx.say(cjson.encode{ text = reply.content[1].text, attempts = meta.attempts,
+    request_id = meta.request_id, pid = ngx.worker.pid() })
+end
+
+-- A response stream relayed as server-sent events, each event flushed as it arrives.
+function app.sse()
+  local stream = client:invoke_model_with_response_stream{ model_id = ngx.var.arg_model or "${CLAUDE}",
+    body = body() }
+  local ev, err = stream:next()
+  if err then return fail(err) end
+  ngx.header["Content-Type"] = "text/event-stream"
+  ngx.header["Cache-Control"] = "no-cache"
+  while ev do
+    ngx.print("data: ", cjson.encode(ev), "\n\n")
+    ngx.flush(true)
+    ev, err = stream:next()
+  end
+  if err then
+    ngx.print("event: error\ndata: ", cjson.encode{ code = err.code, message = err.message }, "\n\n")
+  else
+    ngx.print("event: done\ndata: {}\n\n")
+  end
+end
+
+-- The async client inside nginx: bedrock.run and bedrock.spawn are ngx.thread threads.
+local aclient = bedrock.async_client(config())
+function app.run()
+  local texts = bedrock.run(function()
+    local tasks = {}
+    for i = 1, 3 do
+      tasks[i] = bedrock.spawn(function()
+        local reply, err = aclient:invoke_model{ model_id = ngx.var.arg_model, body = body("task " .. i) }
+        if not reply then error(err) end
+        return reply.content[1].text
+      end)
+    end
+    local out = {}
+    for i = 1, 3 do out[i] = tasks[i]:wait() end
+    return out
+  end)
+  ngx.say(cjson.encode(texts))
+end
+
+-- https to the emulator: verified against ${CA} where lua_ssl_trusted_certificate names it
+local tls_client = bedrock.client(config{ endpoint_url = "${TLS_EMU}", max_retries = 0 })
+function app.tls()
+  local reply, meta = tls_client:invoke_model{ model_id = "${CLAUDE}", body = body("over TLS") }
+  if not reply then return fail(meta) end
+  ngx.say(cjson.encode{ text = reply.content[1].text })
+end
+
+return app
+]=]
+
+local HTTP = [[
+  init_by_lua_block { require "app" }
+  server {
+    listen 127.0.0.1:${PORT};
+    location = / { return 200 "up\n"; }
+    location = /invoke { content_by_lua_block { require("app").invoke() } }
+    location = /sse { content_by_lua_block { require("app").sse() } }
+    location = /run { content_by_lua_block { require("app").run() } }
+    location = /tls-untrusted { content_by_lua_block { require("app").tls() } }
+  }
+  server {
+    listen 127.0.0.1:${PORT} ;
+    server_name trusted.test;
+    lua_ssl_trusted_certificate ${CA};
+    location = /tls { content_by_lua_block { require("app").tls() } }
+  }
+]]
+
+-- Reads a server-sent-events response, printing the time each data line arrived.
+local SSE_CLIENT = [[
+import sys, time, http.client, json
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+t0 = time.monotonic()
+c.request("GET", sys.argv[2])
+r = c.getresponse()
+out = {"status": r.status, "content_type": r.getheader("Content-Type"), "events": []}
+while True:
+    line = r.readline()
+    if not line:
+        break
+    line = line.decode().rstrip("\r\n")
+    if line.startswith("data: ") or line.startswith("event: "):
+        out["events"].append([time.monotonic() - t0, line])
+print(json.dumps(out))
+]]
+
+local function sh(cmd)
+  local p = assert(io.popen("env -u LD_PRELOAD sh -c " .. child.quote(cmd) .. " 2>&1"))
+  local out = p:read("a")
+  local ok = p:close()
+  assert(ok, "command failed: " .. cmd .. "\n" .. out)
+  return out
+end
+
+-- A throwaway CA and a certificate for 127.0.0.1 (CN and IP SAN) signed by it.
+local function make_pki(dir)
+  local ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+  sh(("cd %s && openssl req -x509 %s -keyout ca.key -out ca.pem -days 2 -subj '/CN=lua-bedrock nginx test CA'"
+    .. " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign")
+    :format(child.quote(dir), ec))
+  child.write(dir .. "/server.ext", "subjectAltName = IP:127.0.0.1\nbasicConstraints = CA:FALSE\n"
+    .. "keyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\n")
+  sh(("cd %s && openssl req %s -keyout server.key -out server.csr -subj /CN=127.0.0.1"
+    .. " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial"
+    .. " -out server.pem -days 2 -extfile server.ext"):format(child.quote(dir), ec))
+end
+
+local function by_model(log, model)
+  local out = {}
+  for _, e in ipairs(log) do
+    if e.model_id == model then out[#out + 1] = e end
+  end
+  return out
+end
+
+describe("inside nginx (lua-nginx-module, cosockets)", function()
+  local emu, tls_emu, srv, pki
+
+  setup(function()
+    nginx.build()
+    emu = emulator.start()
+    pki = child.tmpdir()
+    make_pki(pki)
+    tls_emu = emulator.start{ tls_cert = pki .. "/server.pem", tls_key = pki .. "/server.key",
+      tls_ca = pki .. "/ca.pem" }
+    srv = nginx.start{ http = HTTP, files = { ["app.lua"] = APP },
+      vars = { EMU = emu.url, TLS_EMU = tls_emu.url, CA = pki .. "/ca.pem", CLAUDE = CLAUDE,
+        DOWN_PORT = 1 } }
+  end)
+
+  teardown(function()
+    if srv then srv:stop() end
+    if emu then emu:stop() end
+    if tls_emu then tls_emu:stop() end
+    child.rmdir(pki)
+  end)
+
+  before_each(function() emu:reset() end)
+
+  -- what nginx logged at error level while the test ran (a handler's raise lands there)
+  local function no_lua_errors()
+    local log = srv:error_log()
+    assert.is_nil(log:match("[^\n]*lua entry thread aborted[^\n]*"))
+    assert.is_nil(log:match("[^\n]*runtime error[^\n]*"))
+  end
+
+  it("runs invoke_model in a handler, over a pooled keep-alive connection", function()
+    local status, body, headers = srv:get("/invoke")
+    assert.are.equal(200, status, body)
+    assert.matches("application/json", headers["content-type"])
+    local doc = cjson.decode(body)
+    assert.are.equal("You said: Hello from nginx", doc.text)
+    assert.are.equal(1, doc.attempts)
+    -- a second request from the same worker takes the pooled connection (setkeepalive)
+    status = srv:get("/invoke")
+    assert.are.equal(200, status)
+    local log = by_model(emu:requests(), CLAUDE)
+    assert.are.equal(2, #log)
+    assert.are.equal("sigv4", log[1].auth)
+    assert.are.equal(doc.request_id, log[1].request_id)
+    assert.are.equal(log[1].connection, log[2].connection)
+    no_lua_errors()
+  end)
+
+  it("relays a response stream as server-sent events, each event as it arrives", function()
+    local model = "anthropic.claude-3-haiku-20240307-v1:0"
+    local delay = 250
+    emu:scenario(model, { text = "one two three four five", deltas = 5, event_delay_ms = delay })
+    local script = os.tmpname()
+    child.write(script, SSE_CLIENT)
+    local out = sh("python3 " .. child.quote(script) .. " " .. srv.port .. " "
+      .. child.quote("/sse?model=" .. model))
+    os.remove(script)
+    local doc = cjson.decode(out)
+    assert.are.equal(200, doc.status)
+    assert.matches("^text/event%-stream", doc.content_type)
+    local events, text = {}, {}
+    for _, e in ipairs(doc.events) do
+      if e[2]:match("^data: ") and not e[2]:match("^data: {}$") then
+        local ev = cjson.decode(e[2]:sub(7))
+        events[#events + 1] = { t = e[1], ev = ev }
+        if ev.type == "content_block_delta" then text[#text + 1] = ev.delta.text end
+      end
+    end
+    assert.are.equal("event: done", doc.events[#doc.events - 1][2])
+    assert.are.equal("message_start", events[1].ev.type)
+    assert.are.equal("message_stop", events[#events].ev.type)
+    assert.are.equal("one two three four five", table.concat(text))
+    -- the emulator waits `delay` ms before each event after the first: had nginx buffered the
+    -- reply, every event would reach the client at once; relayed, the first arrives at least
+    -- (n - 1) * delay before the last was even sent
+    local n = #events
+    assert.is_true(n >= 7, "events: " .. n)
+    assert.is_true(events[n].t - events[1].t >= (n - 1) * delay / 1000 * 0.8,
+      string.format("first event at %.3f s, last at %.3f s", events[1].t, events[n].t))
+    no_lua_errors()
+  end)
+
+  it("serves 50 concurrent requests in one worker at once", function()
+    local model = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+    local delay_ms = 2000
+    emu:scenario(model, { delay_ms = delay_ms })
+    local url = srv.url .. "/invoke?model=" .. model
+    local urls = {}
+    for i = 1, 50 do urls[i] = child.quote(url .. "&n=" .. i) end
+    local out = sh("curl -sS --noproxy '*' --max-time 60 --parallel --parallel-immediate --parallel-max 50 "
+      .. table.concat(urls, " "))
+    local pids, n = {}, 0
+    for line in out:gmatch("[^\n]+") do
+      local doc = cjson.decode(line)
+      assert.is_string(doc.text, line)
+      pids[doc.pid] = true
+      n = n + 1
+    end
+    assert.are.equal(50, n)
+    local workers = 0
+    for _ in pairs(pids) do workers = workers + 1 end
+    assert.are.equal(1, workers)
+    -- the emulator holds each request delay_ms before answering: all 50 reached it within one
+    -- such wait, each on its own connection (an HTTP/1.1 connection carries one request at a
+    -- time, and the pool would have reused one for requests made one after another)
+    local log = by_model(emu:requests(), model)
+    assert.are.equal(50, #log)
+    local first, last, conns, distinct = math.huge, -math.huge, {}, 0
+    for _, e in ipairs(log) do
+      first, last = math.min(first, e.t), math.max(last, e.t)
+      if not conns[e.connection] then conns[e.connection] = true; distinct = distinct + 1 end
+    end
+    assert.are.equal(50, distinct)
+    assert.is_true(last - first < delay_ms / 1000, string.format("arrivals spread over %.3f s", last - first))
+    no_lua_errors()
+  end)
+
+  it("maps an error to an HTTP status", function()
+    local model = "anthropic.claude-v2"
+    emu:scenario(model, { fail_first = 5, fail_code = "AccessDeniedException",
+      fail_message = "You don't have access to the model" })
+    local status, body = srv:get("/invoke?model=" .. model)
+    assert.are.equal(403, status, body)
+    local doc = cjson.decode(body)
+    assert.are.equal("AccessDeniedException", doc.code)
+    assert.are.equal("You don't have access to the model", doc.message)
+    assert.are.equal(1, doc.attempts)
+    assert.is_false(doc.retryable)
+    -- a stream that fails before its first event: the same mapping
+    status, body = srv:get("/sse?model=" .. model)
+    assert.are.equal(403, status, body)
+    -- nothing listening: ConnectionError, 502
+    status, body = srv:get("/invoke?down=1")
+    assert.are.equal(502, status, body)
+    assert.are.equal("ConnectionError", cjson.decode(body).code)
+    no_lua_errors()
+  end)
+
+  it("retries after a scripted throttle", function()
+    local model = "anthropic.claude-instant-v1"
+    emu:scenario(model, { fail_first = 2 })   -- two ThrottlingException (429) replies first
+    local status, body = srv:get("/invoke?model=" .. model)
+    assert.are.equal(200, status, body)
+    local doc = cjson.decode(body)
+    assert.are.equal(3, doc.attempts)
+    local log = by_model(emu:requests(), model)
+    assert.are.equal(3, #log)
+    assert.are.same({ 429, 429, 200 }, { log[1].status, log[2].status, log[3].status })
+    no_lua_errors()
+  end)
+
+  it("runs bedrock.run and bedrock.spawn as ngx.thread threads", function()
+    local model = "meta.llama3-8b-instruct-v1:0"
+    emu:scenario(model, { delay_ms = 500 })
+    local status, body = srv:get("/run?model=" .. model)
+    assert.are.equal(200, status, body)
+    local texts = cjson.decode(body)
+    assert.are.equal(3, #texts)
+    assert.matches("task 1", texts[1])
+    assert.matches("task 3", texts[3])
+    -- the three calls were in flight together: three connections
+    local log = by_model(emu:requests(), model)
+    assert.are.equal(3, #log)
+    assert.are_not.equal(log[1].connection, log[2].connection)
+    assert.are_not.equal(log[2].connection, log[3].connection)
+    no_lua_errors()
+  end)
+
+  it("verifies TLS: an untrusted certificate is a TLSError, a trusted one works", function()
+    local status, body = srv:get("/tls-untrusted")
+    assert.are.equal(502, status, body)
+    local doc = cjson.decode(body)
+    assert.are.equal("TLSError", doc.code)
+    assert.matches("TLS certificate verification failed", doc.message, 1, true)
+    -- the server block that trusts the test CA
+    local p = io.popen("curl -sS --noproxy '*' --max-time 30 -H 'Host: trusted.test' " .. child.quote(srv.url .. "/tls"))
+    body = p:read("a")
+    p:close()
+    assert.are.equal("You said: over TLS", cjson.decode(body).text)
+  end)
+end)
