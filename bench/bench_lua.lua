@@ -112,7 +112,7 @@ do
       local v = l:match("^VmRSS:%s+(%d+)") if v then return v end end end
     local a = rss(); local core = require "bedrock.core"; local e = core.engine()
     io.write(a, " ", rss())' 2>/dev/null]])
-  local bare, loaded = floor:read("a"):match("(%d+) (%d+)")
+  local bare, loaded = floor:read("*a"):match("(%d+) (%d+)")
   floor:close()
   if bare then
     print(string.format("    floor: %.1f MiB for a bare lua5.4, %.1f MiB once bedrock.core is loaded and an engine made"
@@ -163,7 +163,7 @@ do
   local script = debug.getinfo(1, "S").source:sub(2):gsub("[^/]*$", "") .. "bench_boto3.py"
   local p = io.popen(string.format("python3 %s %s %s %s 2>&1", script, emu.url,
     cfg.access_key_id, cfg.secret_access_key))
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   io.write(out)
   local rps = tonumber(out:match("boto3 invoke_model: ([%d%.]+) requests/s"))

@@ -40,6 +40,9 @@ build = {
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(ZLIB_LIBDIR)" },
     },
     ["bedrock"] = "lua/bedrock/init.lua",
+    ["bedrock.compat"] = "lua/bedrock/compat.lua",
+    ["bedrock.sigv4"] = "lua/bedrock/sigv4.lua",
+    ["bedrock.eventstream"] = "lua/bedrock/eventstream.lua",
     ["bedrock.api.client"] = "lua/bedrock/api/client.lua",
     ["bedrock.api.duplex"] = "lua/bedrock/api/duplex.lua",
     ["bedrock.config"] = "lua/bedrock/config/init.lua",
@@ -76,7 +79,6 @@ build = {
     ["bedrock.policy.schemas.cohere"] = "lua/bedrock/policy/schemas/cohere.lua",
     ["bedrock.policy.schemas.ai21"] = "lua/bedrock/policy/schemas/ai21.lua",
     ["bedrock.policy.usage"] = "lua/bedrock/policy/usage.lua",
-    ["bedrock.auth.sha1"] = "lua/bedrock/auth/sha1.lua",
     ["bedrock.auth.sts"] = "lua/bedrock/auth/sts.lua",
   },
 }

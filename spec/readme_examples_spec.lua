@@ -1,10 +1,21 @@
 -- The README's examples for the operations and for usage run as they are
 -- against the emulator (only its URL is put in).
+local compat = require "bedrock.compat"
 local emulator = require "spec.support.emulator"
+
+-- a text chunk with its own environment, on 5.1 and LuaJIT as on 5.3+
+local function load_with_env(code, name, env)
+  if setfenv then
+    local f, err = loadstring(code, name)
+    if f then setfenv(f, env) end
+    return f, err
+  end
+  return load(code, name, "t", env)
+end
 
 local function examples(from, to)
   local f = assert(io.open("README.md", "rb"))
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   local a = assert(text:find(from, 1, true), from)
   local b = assert(text:find(to, a, true), to)
@@ -22,14 +33,14 @@ describe("README examples", function()
     local printed = {}
     local env = setmetatable({
       print = function(...)
-        local t = table.pack(...)
+        local t = compat.pack(...)
         for i = 1, t.n do t[i] = tostring(t[i]) end
         printed[#printed + 1] = table.concat(t, "\t")
       end,
       io = { write = function(...) for _, s in ipairs{ ... } do printed[#printed + 1] = s end end },
     }, { __index = _G })
     code = code:gsub("http://127%.0%.0%.1:4566", emu.url)
-    local chunk = assert(load(code, "=README", "t", env))
+    local chunk = assert(load_with_env(code, "=README", env))
     chunk()
     return table.concat(printed, "\n")
   end

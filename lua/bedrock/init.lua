@@ -28,26 +28,8 @@ local bedrock = {
   bytes = require("bedrock.api.shapes").bytes,
 }
 
-bedrock.sigv4 = {
-  --- sign{ method, url, headers, body, region, service, credentials, time }
-  -- -> the headers to add (Authorization, X-Amz-Date, X-Amz-Security-Token).
-  sign = function(t)
-    local added = core.sigv4_sign(t)
-    return added
-  end,
-  --- Same, plus { canonical_request, string_to_sign, signature }.
-  sign_debug = function(t)
-    local copy = {}
-    for k, v in pairs(t) do copy[k] = v end
-    copy.debug = true
-    return core.sigv4_sign(copy)
-  end,
-}
-
-bedrock.eventstream = {
-  decoder = core.decoder,
-  encode = core.encode,
-}
+bedrock.sigv4 = require "bedrock.sigv4"
+bedrock.eventstream = require "bedrock.eventstream"
 
 -- bedrock.conversation{ ... } and bedrock.conversation.from_json(s): the
 -- module (~45 KiB of Lua heap) is loaded on first use.

@@ -1,8 +1,12 @@
--- Run Lua code in a child lua5.4 with a chosen environment: the only way a
--- spec can test what the library reads from environment variables.
+-- Run Lua code in a child Lua (the interpreter running the suite: lua5.4,
+-- lua5.3, lua5.1 or luajit) with a chosen environment: the only way a spec
+-- can test what the library reads from environment variables.
 local cjson = require "cjson"
 
 local child = {}
+
+--- The command of the interpreter running this suite
+child.lua = rawget(_G, "jit") and "luajit" or "lua" .. _VERSION:match("%d+%.%d+")
 
 local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
@@ -20,9 +24,9 @@ function child.run(env, code)
   local f = assert(io.open(script, "w"))
   f:write("local cjson = require 'cjson'\n", code)
   f:close()
-  parts[#parts + 1] = "lua5.4 " .. shell_quote(script) .. " 2>&1"
+  parts[#parts + 1] = child.lua .. " " .. shell_quote(script) .. " 2>&1"
   local p = assert(io.popen(table.concat(parts, " ")))
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   os.remove(script)
   local ok, doc = pcall(cjson.decode, out)
@@ -33,7 +37,7 @@ end
 --- A fresh temporary directory (removed by the caller with child.rmdir).
 function child.tmpdir()
   local p = assert(io.popen("mktemp -d"))
-  local dir = p:read("l")
+  local dir = p:read("*l")
   p:close()
   return dir
 end

@@ -3,6 +3,7 @@
 -- engine and pumps it until its request is ready; an async client waits by
 -- yielding its task to the scheduler, which pumps the shared engine.
 local core = require "bedrock.core"
+local compat = require "bedrock.compat"
 local cjson = require "cjson"
 local config = require "bedrock.config"
 local credcache = require "bedrock.auth.cache"
@@ -209,7 +210,7 @@ Client.__index = Client
 
 local function make(user_config, driver, kind)
   local cfg = config.build(user_config)
-  local self = setmetatable({ config = cfg, driver = driver, kind = kind,
+  local self = compat.setmetatable({ config = cfg, driver = driver, kind = kind,
     ledger = usage.new(cfg.budget, cfg.on_usage) }, Client)
   -- credentials are fetched per request through this cache (refresh ahead
   -- of expiry, single-flight across async tasks)

@@ -12,6 +12,7 @@
 -- retry policy (bedrock.policy.retry) like a call. For the policy the attempt
 -- succeeded once the first event reaches the caller (or the stream ends
 -- cleanly without one).
+local compat = require "bedrock.compat"
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
 
@@ -32,7 +33,7 @@ function stream.new(client, req, err, class, fields)
   local self = fields or {}
   self.client, self.req, self.attempts, self.delivered = client, req, 0, 0
   self.started, self.err = core.now(), err
-  setmetatable(self, class or Stream)
+  compat.setmetatable(self, class or Stream)   -- __gc on 5.1 and LuaJIT too
   self.deadline = client:deadline(self.started)
   self.rstate = client.retry:begin()
   if not err then self:open() end

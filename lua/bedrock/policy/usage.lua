@@ -11,6 +11,7 @@
 -- call fails. Checking and recording never yield, so under the async client
 -- (coroutines on one thread) tasks cannot interleave inside either, and the
 -- totals stay exact however many calls run at once.
+local compat = require "bedrock.compat"
 local errors = require "bedrock.errors"
 
 local usage = {}
@@ -64,7 +65,7 @@ local function count(v)
   if v == nil then return 0 end  -- an absent count, the usual cache fields
   v = tonumber(v)
   if not v or v ~= v or v < 0 or v == math.huge then return 0 end
-  return math.tointeger(v) or v
+  return compat.tointeger(v) or v
 end
 
 --- Cost of one call's tokens at prices p (per 1000 tokens); cache tokens at
@@ -166,7 +167,7 @@ end
 -- lua-cjson decodes every number as a float: counts become integers again
 local function int(v)
   if type(v) ~= "number" then return nil end
-  return math.tointeger(v) or v
+  return compat.tointeger(v) or v
 end
 
 --- Usage of a decoded Converse `usage` table (camelCase) in ledger names.
@@ -203,7 +204,7 @@ function usage.check_budget(b)
     local name = "budget." .. tostring(k)
     if not kind then return nil, "unknown config key '" .. name .. "'" end
     if kind == "integer" then
-      if math.type(v) ~= "integer" or v < 0 then
+      if not compat.isinteger(v) or v < 0 then
         return nil, "config key '" .. name .. "' must be a non-negative integer, got " .. type(v) .. " " .. tostring(v)
       end
       out[k] = v

@@ -2,10 +2,13 @@
 -- client. One thread, one libcurl multi engine: a task that waits on a
 -- transfer yields; the loop pumps the engine and resumes the tasks whose
 -- transfers moved, or whose timers fell due.
+local compat = require "bedrock.compat"
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
 
 local scheduler = {}
+
+local pack, unpack = compat.pack, compat.unpack
 
 local current        -- the loop state while bedrock.run is running
 local shared_engine  -- async clients' keep-alive pool, kept across runs
@@ -22,7 +25,7 @@ local function finish(S, t, ok, ...)
   S.alive = S.alive - 1
   S.by_co[t.co] = nil
   if ok then
-    t.results = table.pack(...)
+    t.results = pack(...)
   else
     t.err = (...)
     S.failed[#S.failed + 1] = t
@@ -35,10 +38,10 @@ local function resume(S, t)
   local co = t.co
   local prev = S.running
   S.running = t
-  local res = table.pack(coroutine.resume(co))
+  local res = pack(coroutine.resume(co))
   S.running = prev
   if coroutine.status(co) == "dead" then
-    finish(S, t, table.unpack(res, 1, res.n))
+    finish(S, t, unpack(res, 1, res.n))
   elseif res[2] ~= YIELD then
     -- user code yielded across our task (a coroutine.wrap iterator that
     -- called the async client, say): it cannot be resumed meaningfully
@@ -48,9 +51,9 @@ local function resume(S, t)
 end
 
 local function new_task(S, fn, ...)
-  local args = table.pack(...)
+  local args = pack(...)
   local t = setmetatable({ joiners = {}, done = false }, Task)
-  t.co = coroutine.create(function() return fn(table.unpack(args, 1, args.n)) end)
+  t.co = coroutine.create(function() return fn(unpack(args, 1, args.n)) end)
   S.by_co[t.co] = t
   S.alive = S.alive + 1
   ready(S, t)
@@ -125,7 +128,7 @@ function Task:wait()
     coroutine.yield(YIELD)
   end
   if self.err ~= nil then error(self.err, 0) end
-  return table.unpack(self.results, 1, self.results.n)
+  return unpack(self.results, 1, self.results.n)
 end
 
 --- Whether the task has ended (returned or raised).
@@ -202,7 +205,7 @@ function scheduler.run(fn, ...)
   for _, t in ipairs(S.failed) do
     if not t.joined and t ~= main then error(t.err, 0) end
   end
-  return table.unpack(main.results, 1, main.results.n)
+  return unpack(main.results, 1, main.results.n)
 end
 
 return scheduler
