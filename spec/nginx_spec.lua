@@ -258,11 +258,12 @@ describe("inside nginx (lua-nginx-module, cosockets)", function()
     local url = srv.url .. "/invoke?model=" .. model
     local urls = {}
     for i = 1, 50 do urls[i] = child.quote(url .. "&n=" .. i) end
-    local out = sh("curl -sS --noproxy '*' --max-time 60 --parallel --parallel-immediate --parallel-max 50 "
+    local out = sh("curl -sS --no-progress-meter --noproxy '*' --max-time 60 --parallel --parallel-immediate --parallel-max 50 "
       .. table.concat(urls, " "))
     local pids, n = {}, 0
     for line in out:gmatch("[^\n]+") do
-      local doc = cjson.decode(line)
+      local ok, doc = pcall(cjson.decode, line)
+      assert(ok and type(doc) == "table", "not a JSON reply: " .. line)
       assert.is_string(doc.text, line)
       pids[doc.pid] = true
       n = n + 1
@@ -321,7 +322,7 @@ describe("inside nginx (lua-nginx-module, cosockets)", function()
   end)
 
   it("runs bedrock.run and bedrock.spawn as ngx.thread threads", function()
-    local model = "meta.llama3-8b-instruct-v1:0"
+    local model = "anthropic.claude-3-opus-20240229-v1:0"
     emu:scenario(model, { delay_ms = 500 })
     local status, body = srv:get("/run?model=" .. model)
     assert.are.equal(200, status, body)

@@ -112,7 +112,7 @@ local function request(_, o)
     idle_ms = math.max(1, tonumber(o.idle_timeout_ms) or 30000),
     total_ms = total, deadline = total > 0 and started + total / 1000 or nil,
     started = started, st = "running", step = "connect", code = 0, complete = false,
-    head = {}, parts = {}, size = 0, queue = {}, qhead = 1, sent = 0,
+    head = {}, parts = {}, size = 0, queue = {}, qhead = 1, qtail = 0, sent = 0,
   }, Transfer)
 end
 
@@ -358,8 +358,12 @@ local function feed(self, data)
     local code, text = msg:match("(EVS_[%u_]+): (.*)$")
     return fail(self, "EventStreamError", text or msg, code)
   end
-  local q = self.queue
-  for i = 1, #msgs do q[#q + 1] = msgs[i] end
+  local q, tail = self.queue, self.qtail
+  for i = 1, #msgs do
+    tail = tail + 1
+    q[tail] = msgs[i]
+  end
+  self.qtail = tail
   return true
 end
 
