@@ -7,6 +7,7 @@ local cjson = require "cjson"
 local emulator = require "spec.support.emulator"
 local nginx = require "spec.support.nginx"
 local child = require "spec.support.child"
+local fakes = require "spec.support.fakes"
 
 local CLAUDE = "anthropic.claude-3-sonnet-20240229-v1:0"
 
@@ -41,16 +42,23 @@ local function fail(err)
   ngx.status = err.status or (err.code == "TimeoutError" and 504) or 502
   ngx.header["Content-Type"] = "application/json"
   ngx.say(cjson.encode{ code = err.code, message = err.message, attempts = err.attempts,
-    retryable = err.retryable })
+    retryable = err.retryable, phase = err.phase, reason = err.reason })
 end
 
+-- read_timeout 1 s, no retry
+local impatient = bedrock.client(config{ read_timeout = 1, max_retries = 0 })
+-- no keys: the credential chain finds the container endpoint (env in nginx.conf)
+local chained = bedrock.client{ endpoint_url = "${EMU}", region_name = "us-east-1", timeout = 10 }
+
 function app.invoke()
-  local c = ngx.var.arg_down and down or client
+  local c = ngx.var.arg_down and down or ngx.var.arg_impatient and impatient
+    or ngx.var.arg_chain and chained or client
   local reply, meta = c:invoke_model{ model_id = ngx.var.arg_model or "${CLAUDE}", body = body() }
   if not reply then return fail(meta) end
   ngx.header["Content-Type"] = "application/json"
   ngx.say(cjson.encode{ text = reply.content[1].text, attempts = meta.attempts,
-    request_id = meta.request_id, pid = ngx.worker.pid() })
+    request_id = meta.request_id, pid = ngx.worker.pid(), transport = require("bedrock.transport").kind(),
+    credentials = c:credentials_source() })
 end
 
 -- A response stream relayed as server-sent events, each event flushed as it arrives.
@@ -67,7 +75,8 @@ function app.sse()
     ev, err = stream:next()
   end
   if err then
-    ngx.print("event: error\ndata: ", cjson.encode{ code = err.code, message = err.message }, "\n\n")
+    ngx.print("event: error\ndata: ", cjson.encode{ code = err.code, message = err.message,
+      reason = err.reason }, "\n\n")
   else
     ngx.print("event: done\ndata: {}\n\n")
   end
@@ -169,16 +178,22 @@ local function by_model(log, model)
 end
 
 describe("inside nginx (lua-nginx-module, cosockets)", function()
-  local emu, tls_emu, srv, pki
+  local emu, tls_emu, srv, pki, fake
 
   setup(function()
     nginx.build()
     emu = emulator.start()
+    fake = fakes.start()
+    -- the container endpoint hands out the emulator's temporary keys
+    fake:set{ creds = { { AccessKeyId = emulator.temporary_credentials.access_key_id,
+      SecretAccessKey = emulator.temporary_credentials.secret_access_key,
+      Token = emulator.temporary_credentials.session_token } } }
     pki = child.tmpdir()
     make_pki(pki)
     tls_emu = emulator.start{ tls_cert = pki .. "/server.pem", tls_key = pki .. "/server.key",
       tls_ca = pki .. "/ca.pem" }
     srv = nginx.start{ http = HTTP, files = { ["app.lua"] = APP },
+      main = "env AWS_CONTAINER_CREDENTIALS_FULL_URI=" .. fake.url .. "/container/creds;",
       vars = { EMU = emu.url, TLS_EMU = tls_emu.url, CA = pki .. "/ca.pem", CLAUDE = CLAUDE,
         DOWN_PORT = 1 } }
   end)
@@ -187,6 +202,7 @@ describe("inside nginx (lua-nginx-module, cosockets)", function()
     if srv then srv:stop() end
     if emu then emu:stop() end
     if tls_emu then tls_emu:stop() end
+    if fake then fake:stop() end
     child.rmdir(pki)
   end)
 
@@ -206,6 +222,7 @@ describe("inside nginx (lua-nginx-module, cosockets)", function()
     local doc = cjson.decode(body)
     assert.are.equal("You said: Hello from nginx", doc.text)
     assert.are.equal(1, doc.attempts)
+    assert.are.equal("ngx", doc.transport)
     -- a second request from the same worker takes the pooled connection (setkeepalive)
     status = srv:get("/invoke")
     assert.are.equal(200, status)
@@ -318,6 +335,55 @@ describe("inside nginx (lua-nginx-module, cosockets)", function()
     local log = by_model(emu:requests(), model)
     assert.are.equal(3, #log)
     assert.are.same({ 429, 429, 200 }, { log[1].status, log[2].status, log[3].status })
+    no_lua_errors()
+  end)
+
+  it("maps a read timeout to 504, and a stream that fails midway to an error event", function()
+    local model = "anthropic.claude-3-5-haiku-20241022-v1:0"
+    emu:scenario(model, { delay_ms = 3000 })
+    local status, body = srv:get("/invoke?impatient=1&model=" .. model)
+    assert.are.equal(504, status, body)
+    local doc = cjson.decode(body)
+    assert.are.equal("TimeoutError", doc.code)
+    assert.are.equal("read", doc.phase)
+    assert.are.equal("no data from the server for 1000 ms", doc.message)
+    -- a reset after two events: they are relayed, then the error, never a quiet end
+    emu:scenario(model, { reset_after_events = 2 })
+    status, body = srv:get("/sse?model=" .. model)
+    assert.are.equal(200, status, body)
+    local relayed = 0
+    for line in body:gmatch("[^\n]+") do
+      local data = line:match("^data: ({.*})$")
+      if data and cjson.decode(data).type then relayed = relayed + 1 end
+    end
+    assert.are.equal(2, relayed, body)
+    local err = cjson.decode((assert(body:match("event: error\ndata: (%b{})"), body)))
+    assert.are.equal("ConnectionError", err.code)
+    assert.is_nil(body:find("event: done", 1, true))
+    -- a corrupt CRC after one event: EventStreamError from the C decoder
+    emu:scenario(model, { corrupt_crc_after_events = 1 })
+    status, body = srv:get("/sse?model=" .. model)
+    assert.are.equal(200, status, body)
+    err = cjson.decode((assert(body:match("event: error\ndata: (%b{})"), body)))
+    assert.are.equal("EventStreamError", err.code)
+    assert.are.equal("EVS_MESSAGE_CRC", err.reason)
+    no_lua_errors()
+  end)
+
+  it("fetches credentials from the container endpoint over cosockets", function()
+    fake:reset()
+    fake:set{ creds = { { AccessKeyId = emulator.temporary_credentials.access_key_id,
+      SecretAccessKey = emulator.temporary_credentials.secret_access_key,
+      Token = emulator.temporary_credentials.session_token } } }
+    local status, body = srv:get("/invoke?chain=1")
+    assert.are.equal(200, status, body)
+    local doc = cjson.decode(body)
+    assert.are.equal("container", doc.credentials)
+    local log = fake:requests()
+    assert.are.equal(1, #log)
+    assert.are.equal("/container/creds", log[1].path)
+    local e = by_model(emu:requests(), CLAUDE)[1]
+    assert.are.equal("sigv4", e.auth)
     no_lua_errors()
   end)
 

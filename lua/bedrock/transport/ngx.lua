@@ -112,7 +112,7 @@ local function request(_, o)
     idle_ms = math.max(1, tonumber(o.idle_timeout_ms) or 30000),
     total_ms = total, deadline = total > 0 and started + total / 1000 or nil,
     started = started, st = "running", step = "connect", code = 0, complete = false,
-    head = {}, parts = {}, size = 0, queue = {}, qhead = 1, qtail = 0, sent = 0,
+    head = {}, parts = {}, size = 0, queue = {}, qhead = 1, qtail = 0, pre = "", fpos = 0, sent = 0,
   }, Transfer)
 end
 
@@ -351,17 +351,40 @@ local function body_ended(self, data)
   return data == ""
 end
 
+-- Feed data to the decoder so that no call holds the end of more than one
+-- frame (a frame's first 4 bytes give its length): the messages before a
+-- bad frame are queued before its error, as the libcurl engine queues them.
+local byte = string.byte
 local function feed(self, data)
-  local ok, msgs = pcall(self.decoder.feed, self.decoder, data)
-  if not ok then
-    local msg = tostring(msgs)
-    local code, text = msg:match("(EVS_[%u_]+): (.*)$")
-    return fail(self, "EventStreamError", text or msg, code)
-  end
-  local q, tail = self.queue, self.qtail
-  for i = 1, #msgs do
-    tail = tail + 1
-    q[tail] = msgs[i]
+  local dec, q, tail = self.decoder, self.queue, self.qtail
+  local pos, n = 1, #data
+  while pos <= n do
+    local k
+    if not self.flen then
+      k = math.min(4 - #self.pre, n - pos + 1)
+      self.pre = self.pre .. data:sub(pos, pos + k - 1)
+      if #self.pre == 4 then
+        local b1, b2, b3, b4 = byte(self.pre, 1, 4)
+        self.flen, self.pre = ((b1 * 256 + b2) * 256 + b3) * 256 + b4, ""
+      end
+    else
+      k = math.max(0, math.min(self.flen - self.fpos, n - pos + 1))
+    end
+    if k > 0 then
+      local ok, msgs = pcall(dec.feed, dec, pos == 1 and k == n and data or data:sub(pos, pos + k - 1))
+      if not ok then
+        self.qtail = tail
+        local msg = tostring(msgs)
+        local code, text = msg:match("(EVS_[%u_]+): (.*)$")
+        return fail(self, "EventStreamError", text or msg, code)
+      end
+      for i = 1, #msgs do
+        tail = tail + 1
+        q[tail] = msgs[i]
+      end
+      pos, self.fpos = pos + k, self.fpos + k
+    end
+    if self.flen and self.fpos >= self.flen then self.flen, self.fpos = nil, 0 end
   end
   self.qtail = tail
   return true
