@@ -47,7 +47,7 @@ end
 
 -- read_timeout 1 s, no retry
 local impatient = bedrock.client(config{ read_timeout = 1, max_retries = 0 })
--- no keys: the credential chain finds the container endpoint (env in nginx.conf)
+-- no keys: the credential chain ends at IMDS (its endpoint in nginx.conf's env)
 local chained = bedrock.client{ endpoint_url = "${EMU}", region_name = "us-east-1", timeout = 10 }
 
 function app.invoke()
@@ -193,7 +193,7 @@ describe("inside nginx (lua-nginx-module, cosockets)", function()
     tls_emu = emulator.start{ tls_cert = pki .. "/server.pem", tls_key = pki .. "/server.key",
       tls_ca = pki .. "/ca.pem" }
     srv = nginx.start{ http = HTTP, files = { ["app.lua"] = APP },
-      main = "env AWS_CONTAINER_CREDENTIALS_FULL_URI=" .. fake.url .. "/container/creds;",
+      main = "env AWS_EC2_METADATA_SERVICE_ENDPOINT=" .. fake.url .. ";",
       vars = { EMU = emu.url, TLS_EMU = tls_emu.url, CA = pki .. "/ca.pem", CLAUDE = CLAUDE,
         DOWN_PORT = 1 } }
   end)
@@ -370,20 +370,31 @@ describe("inside nginx (lua-nginx-module, cosockets)", function()
     no_lua_errors()
   end)
 
-  it("fetches credentials from the container endpoint over cosockets", function()
+  it("fetches credentials from IMDS over cosockets, once for concurrent requests", function()
     fake:reset()
-    fake:set{ creds = { { AccessKeyId = emulator.temporary_credentials.access_key_id,
+    fake:set{ imds_delay_ms = 300, creds = { { AccessKeyId = emulator.temporary_credentials.access_key_id,
       SecretAccessKey = emulator.temporary_credentials.secret_access_key,
       Token = emulator.temporary_credentials.session_token } } }
-    local status, body = srv:get("/invoke?chain=1")
-    assert.are.equal(200, status, body)
-    local doc = cjson.decode(body)
-    assert.are.equal("container", doc.credentials)
-    local log = fake:requests()
-    assert.are.equal(1, #log)
-    assert.are.equal("/container/creds", log[1].path)
-    local e = by_model(emu:requests(), CLAUDE)[1]
-    assert.are.equal("sigv4", e.auth)
+    local urls = {}
+    for i = 1, 10 do urls[i] = child.quote(srv.url .. "/invoke?chain=1&n=" .. i) end
+    local out = sh("curl -sS --no-progress-meter --noproxy '*' --max-time 60 --parallel --parallel-immediate "
+      .. "--parallel-max 10 " .. table.concat(urls, " "))
+    local n = 0
+    for line in out:gmatch("[^\n]+") do
+      local ok, doc = pcall(cjson.decode, line)
+      assert(ok and type(doc) == "table" and doc.text, "not a reply: " .. line)
+      assert.are.equal("imds", doc.credentials)
+      n = n + 1
+    end
+    assert.are.equal(10, n)
+    -- one token, one role name, one set of keys: the other nine requests waited for that refresh
+    local paths = {}
+    for _, e in ipairs(fake:requests()) do paths[#paths + 1] = e.method .. " " .. e.path end
+    assert.are.same({ "PUT /latest/api/token", "GET /latest/meta-data/iam/security-credentials/",
+      "GET /latest/meta-data/iam/security-credentials/fake-role" }, paths)
+    local log = by_model(emu:requests(), CLAUDE)
+    assert.are.equal(10, #log)
+    assert.are.equal("sigv4", log[1].auth)
     no_lua_errors()
   end)
 
