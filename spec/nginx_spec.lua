@@ -30,6 +30,8 @@ end
 -- one sync client per worker, shared by every request it serves
 local client = bedrock.client(config())
 local down = bedrock.client(config{ endpoint_url = "http://127.0.0.1:${DOWN_PORT}", max_retries = 0 })
+-- a host name, and no resolver directive in this nginx.conf
+local unresolved = bedrock.client(config{ endpoint_url = "http://bedrock-runtime.invalid", max_retries = 0 })
 
 local function body(text)
   return { anthropic_version = "bedrock-2023-05-31", max_tokens = 50,
@@ -51,7 +53,8 @@ local impatient = bedrock.client(config{ read_timeout = 1, max_retries = 0 })
 local chained = bedrock.client{ endpoint_url = "${EMU}", region_name = "us-east-1", timeout = 10 }
 
 function app.invoke()
-  local c = ngx.var.arg_down and down or ngx.var.arg_impatient and impatient
+  local c = ngx.var.arg_down and down or ngx.var.arg_unresolved and unresolved
+    or ngx.var.arg_impatient and impatient
     or ngx.var.arg_chain and chained or client
   local reply, meta = c:invoke_model{ model_id = ngx.var.arg_model or "${CLAUDE}", body = body() }
   if not reply then return fail(meta) end
@@ -322,6 +325,13 @@ describe("inside nginx (lua-nginx-module, cosockets)", function()
     status, body = srv:get("/invoke?down=1")
     assert.are.equal(502, status, body)
     assert.are.equal("ConnectionError", cjson.decode(body).code)
+    -- a host name without nginx's resolver: ConnectionError saying so
+    status, body = srv:get("/invoke?unresolved=1")
+    assert.are.equal(502, status, body)
+    doc = cjson.decode(body)
+    assert.are.equal("ConnectionError", doc.code)
+    assert.matches("no resolver defined", doc.message, 1, true)
+    assert.matches("set nginx's resolver directive", doc.message, 1, true)
     no_lua_errors()
   end)
 
