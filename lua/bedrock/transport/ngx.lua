@@ -273,7 +273,7 @@ end
 
 --- The next piece of the body: a string, "" at its end, or nil on failure.
 local function read_piece(self)
-  local sock, data, err, partial = self.sock, nil, nil, nil
+  local sock, data, err, partial = self.sock
   if self.framing == "chunked" then
     if self.left == nil or self.left == 0 then
       if self.left == 0 then
@@ -300,7 +300,7 @@ local function read_piece(self)
       self.left = size
     end
     if not arm(self, self.idle_ms) then return nil end
-    data, err, partial = sock:receiveany(math.min(self.left, READ_SIZE))
+    data, err = sock:receiveany(math.min(self.left, READ_SIZE))
     if not data then
       return io_failure(self, err, "read", "the connection failed inside the response body")
     end
