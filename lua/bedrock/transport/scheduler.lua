@@ -20,6 +20,20 @@ Task.__index = Task
 
 local function ready(S, t) S.ready[#S.ready + 1] = t end
 
+-- PUC-Rio Lua 5.1 cannot suspend a coroutine inside a for loop's iterator,
+-- a pcall or a metamethod (LuaJIT and 5.2+ can): say so instead of its
+-- "attempt to yield across metamethod/C-call boundary".
+local YIELD_LIMITED = _VERSION == "Lua 5.1" and not rawget(_G, "jit")
+
+local function task_error(err)
+  if YIELD_LIMITED and type(err) == "string" and err:find("attempt to yield across", 1, true) then
+    return errors.new{ code = "InvalidParameter", message = "an async call inside a for loop's iterator, "
+      .. "a pcall or a metamethod: PUC-Rio Lua 5.1 cannot suspend a task there (LuaJIT and Lua 5.2+ can; "
+      .. "on 5.1 read a stream with stream:next() in a while loop) (" .. err .. ")" }
+  end
+  return err
+end
+
 local function finish(S, t, ok, ...)
   t.done = true
   S.alive = S.alive - 1
@@ -27,7 +41,7 @@ local function finish(S, t, ok, ...)
   if ok then
     t.results = pack(...)
   else
-    t.err = (...)
+    t.err = task_error((...))
     S.failed[#S.failed + 1] = t
   end
   for _, j in ipairs(t.joiners) do ready(S, j) end
