@@ -153,7 +153,7 @@ print(json.dumps(out))
 
 local function sh(cmd)
   local p = assert(io.popen("env -u LD_PRELOAD sh -c " .. child.quote(cmd) .. " 2>&1"))
-  local out = p:read("a")
+  local out = p:read("*a")
   local ok = p:close()
   assert(ok, "command failed: " .. cmd .. "\n" .. out)
   return out

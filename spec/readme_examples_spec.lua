@@ -102,7 +102,7 @@ describe("README examples", function()
     local nginx = require "spec.support.nginx"
     local cjson = require "cjson"
     local f = assert(io.open("README.md", "rb"))
-    local text = f:read("a")
+    local text = f:read("*a")
     f:close()
     local a = assert(text:find("## Inside nginx / OpenResty", 1, true))
     local b = assert(text:find("## The local emulator", a, true))

@@ -25,14 +25,14 @@ local function quote(s) return child.quote(s) end
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
 
 local function sh(cmd)
   local p = assert(io.popen("env -u LD_PRELOAD sh -c " .. quote(cmd) .. " 2>&1"))
-  local out = p:read("a")
+  local out = p:read("*a")
   local ok = p:close()
   return ok, out
 end
@@ -40,7 +40,7 @@ end
 --- The checkout's root (the specs run from it).
 nginx.root = (function()
   local p = io.popen("pwd")
-  local d = p:read("l")
+  local d = p:read("*l")
   p:close()
   return d
 end)()
