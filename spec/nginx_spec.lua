@@ -49,13 +49,16 @@ end
 
 -- read_timeout 1 s, no retry
 local impatient = bedrock.client(config{ read_timeout = 1, max_retries = 0 })
+-- keys from a credential_process that takes a second (the profile in nginx.conf's env)
+local processed = bedrock.client{ endpoint_url = "${EMU}", region_name = "us-east-1", timeout = 10,
+  profile_name = "slow-process" }
 -- no keys: the credential chain ends at IMDS (its endpoint in nginx.conf's env)
 local chained = bedrock.client{ endpoint_url = "${EMU}", region_name = "us-east-1", timeout = 10 }
 
 function app.invoke()
   local c = ngx.var.arg_down and down or ngx.var.arg_unresolved and unresolved
     or ngx.var.arg_impatient and impatient
-    or ngx.var.arg_chain and chained or client
+    or ngx.var.arg_chain and chained or ngx.var.arg_process and processed or client
   local reply, meta = c:invoke_model{ model_id = ngx.var.arg_model or "${CLAUDE}", body = body() }
   if not reply then return fail(meta) end
   ngx.header["Content-Type"] = "application/json"
@@ -195,8 +198,13 @@ describe("inside nginx (lua-nginx-module, cosockets)", function()
     make_pki(pki)
     tls_emu = emulator.start{ tls_cert = pki .. "/server.pem", tls_key = pki .. "/server.key",
       tls_ca = pki .. "/ca.pem" }
-    srv = nginx.start{ http = HTTP, files = { ["app.lua"] = APP },
-      main = "env AWS_EC2_METADATA_SERVICE_ENDPOINT=" .. fake.url .. ";",
+    local t = emulator.temporary_credentials
+    srv = nginx.start{ http = HTTP, files = { ["app.lua"] = APP,
+        ["aws_config"] = "[profile slow-process]\ncredential_process = sh ${PREFIX}/creds.sh\n",
+        ["creds.sh"] = "sleep 1\nprintf '%s' '" .. cjson.encode{ Version = 1, AccessKeyId = t.access_key_id,
+          SecretAccessKey = t.secret_access_key, SessionToken = t.session_token } .. "'\n" },
+      main = "env AWS_EC2_METADATA_SERVICE_ENDPOINT=" .. fake.url .. ";\n"
+        .. "env AWS_CONFIG_FILE=${PREFIX}/aws_config;",
       vars = { EMU = emu.url, TLS_EMU = tls_emu.url, CA = pki .. "/ca.pem", CLAUDE = CLAUDE,
         DOWN_PORT = 1 } }
   end)
@@ -405,6 +413,26 @@ describe("inside nginx (lua-nginx-module, cosockets)", function()
     local log = by_model(emu:requests(), CLAUDE)
     assert.are.equal(10, #log)
     assert.are.equal("sigv4", log[1].auth)
+    no_lua_errors()
+  end)
+
+  it("refuses a credential_process's output (nginx reaps it) without blocking the worker meanwhile", function()
+    local model = "anthropic.claude-3-haiku-20240307-v1:0"
+    -- the process sleeps 1 s; a plain request made meanwhile is answered first (curl --parallel
+    -- prints each reply as it completes): the worker polls the process between ngx.sleep calls
+    local out = sh("curl -sS --no-progress-meter --noproxy '*' --max-time 60 --parallel --parallel-immediate "
+      .. child.quote(srv.url .. "/invoke?process=1") .. " "
+      .. "--next -sS --no-progress-meter --noproxy '*' " .. child.quote(srv.url .. "/invoke?model=" .. model))
+    local replies = {}
+    for line in out:gmatch("[^\n]+") do
+      local ok, doc = pcall(cjson.decode, line)
+      assert(ok and type(doc) == "table", "not JSON: " .. line)
+      replies[#replies + 1] = doc
+    end
+    assert.are.equal(2, #replies, out)
+    assert.are.equal("explicit", replies[1].credentials)
+    assert.are.equal("CredentialsError", replies[2].code)
+    assert.matches("credential_process of profile 'slow-process': its exit status is unknown", replies[2].message, 1, true)
     no_lua_errors()
   end)
 
