@@ -47,8 +47,9 @@ local function fail(err)
     retryable = err.retryable, phase = err.phase, reason = err.reason })
 end
 
--- read_timeout 1 s, no retry
+-- read_timeout 1 s, no retry; total_timeout 1 s
 local impatient = bedrock.client(config{ read_timeout = 1, max_retries = 0 })
+local hurried = bedrock.client(config{ total_timeout = 1 })
 -- keys from a credential_process that takes a second (the profile in nginx.conf's env)
 local processed = bedrock.client{ endpoint_url = "${EMU}", region_name = "us-east-1", timeout = 10,
   profile_name = "slow-process" }
@@ -57,7 +58,7 @@ local chained = bedrock.client{ endpoint_url = "${EMU}", region_name = "us-east-
 
 function app.invoke()
   local c = ngx.var.arg_down and down or ngx.var.arg_unresolved and unresolved
-    or ngx.var.arg_impatient and impatient
+    or ngx.var.arg_impatient and impatient or ngx.var.arg_hurried and hurried
     or ngx.var.arg_chain and chained or ngx.var.arg_process and processed or client
   local reply, meta = c:invoke_model{ model_id = ngx.var.arg_model or "${CLAUDE}", body = body() }
   if not reply then return fail(meta) end
@@ -86,6 +87,17 @@ function app.sse()
   else
     ngx.print("event: done\ndata: {}\n\n")
   end
+end
+
+-- converse_stream: the text of its contentBlockDelta events, and the usage of its metadata event
+function app.converse_stream()
+  local text, usage = {}, nil
+  for ev in client:converse_stream{ model_id = "${CLAUDE}",
+      messages = { { role = "user", content = { { text = "Converse in nginx" } } } } } do
+    if ev.type == "contentBlockDelta" and ev.delta.text then text[#text + 1] = ev.delta.text end
+    if ev.type == "metadata" then usage = ev.usage end
+  end
+  ngx.say(cjson.encode{ text = table.concat(text), usage = usage })
 end
 
 -- The async client inside nginx: bedrock.run and bedrock.spawn are ngx.thread threads.
@@ -126,6 +138,7 @@ local HTTP = [[
     location = /invoke { content_by_lua_block { require("app").invoke() } }
     location = /sse { content_by_lua_block { require("app").sse() } }
     location = /run { content_by_lua_block { require("app").run() } }
+    location = /converse-stream { content_by_lua_block { require("app").converse_stream() } }
     location = /tls-untrusted { content_by_lua_block { require("app").tls() } }
   }
   server {
@@ -242,6 +255,16 @@ describe("inside nginx (lua-nginx-module, cosockets)", function()
     assert.are.equal("sigv4", log[1].auth)
     assert.are.equal(doc.request_id, log[1].request_id)
     assert.are.equal(log[1].connection, log[2].connection)
+    no_lua_errors()
+  end)
+
+  it("runs converse_stream", function()
+    local status, body = srv:get("/converse-stream")
+    assert.are.equal(200, status, body)
+    local doc = cjson.decode(body)
+    assert.are.equal("You said: Converse in nginx", doc.text)
+    assert.is_number(doc.usage.inputTokens)
+    assert.are.equal("converse_stream", emu:requests()[1].route)
     no_lua_errors()
   end)
 
@@ -365,6 +388,11 @@ describe("inside nginx (lua-nginx-module, cosockets)", function()
     assert.are.equal("TimeoutError", doc.code)
     assert.are.equal("read", doc.phase)
     assert.are.equal("no data from the server for 1000 ms", doc.message)
+    status, body = srv:get("/invoke?hurried=1&model=" .. model)
+    assert.are.equal(504, status, body)
+    doc = cjson.decode(body)
+    assert.are.equal("TimeoutError", doc.code)
+    assert.are.equal("total", doc.phase)
     -- a reset after two events: they are relayed, then the error, never a quiet end
     emu:scenario(model, { reset_after_events = 2 })
     status, body = srv:get("/sse?model=" .. model)
