@@ -1,7 +1,9 @@
 --- BedrockClient and AsyncBedrockClient: the same operations over the same
 -- engine code, differing only in how they wait. A sync client owns an
 -- engine and pumps it until its request is ready; an async client waits by
--- yielding its task to the scheduler, which pumps the shared engine.
+-- yielding its task to the scheduler, which pumps the shared engine. Inside
+-- nginx both do their HTTP over cosockets and wait by yielding to nginx.
+-- bedrock.transport makes that choice (the client only sees a driver).
 local core = require "bedrock.core"
 local compat = require "bedrock.compat"
 local cjson = require "cjson"
