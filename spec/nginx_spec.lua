@@ -119,6 +119,17 @@ function app.run()
   ngx.say(cjson.encode(texts))
 end
 
+-- A task that fails and is never waited for: bedrock.run raises its error once every task ended.
+function app.run_failing()
+  local finished = false
+  local ok, err = pcall(bedrock.run, function()
+    bedrock.spawn(function() error(bedrock.errors.invalid("task failed")) end)
+    bedrock.spawn(function() bedrock.sleep(0.2); finished = true end)
+  end)
+  ngx.say(cjson.encode{ ok = ok, code = bedrock.is_error(err) and err.code, message = err and err.message,
+    finished = finished })
+end
+
 -- https to the emulator: verified against ${CA} where lua_ssl_trusted_certificate names it
 local tls_client = bedrock.client(config{ endpoint_url = "${TLS_EMU}", max_retries = 0 })
 function app.tls()
@@ -138,6 +149,7 @@ local HTTP = [[
     location = /invoke { content_by_lua_block { require("app").invoke() } }
     location = /sse { content_by_lua_block { require("app").sse() } }
     location = /run { content_by_lua_block { require("app").run() } }
+    location = /run-failing { content_by_lua_block { require("app").run_failing() } }
     location = /converse-stream { content_by_lua_block { require("app").converse_stream() } }
     location = /tls-untrusted { content_by_lua_block { require("app").tls() } }
   }
@@ -478,6 +490,11 @@ describe("inside nginx (lua-nginx-module, cosockets)", function()
     assert.are.equal(3, #log)
     assert.are_not.equal(log[1].connection, log[2].connection)
     assert.are_not.equal(log[2].connection, log[3].connection)
+    -- an error nobody waited for is raised by run, after the other task finished
+    status, body = srv:get("/run-failing")
+    assert.are.equal(200, status, body)
+    assert.are.same({ ok = false, code = "InvalidParameter", message = "task failed", finished = true },
+      cjson.decode(body))
     no_lua_errors()
   end)
 
