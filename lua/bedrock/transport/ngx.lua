@@ -16,18 +16,16 @@
 -- total_timeout, with the libcurl engine's error codes and phases.
 -- Event streams are decoded by the C decoder, fed the bytes as they arrive.
 -- Not here: the HTTP/2 bidirectional stream (cosockets speak HTTP/1.1).
+-- Also here: bedrock.run / spawn / sleep on ngx.thread (the end of the file).
 local ngx_transport = {}
 
 local MAX_BODY = 256 * 1024 * 1024   -- a non-stream body, as the libcurl engine (XFER_MAX_BODY)
 local MAX_HEAD = 64 * 1024           -- status line and headers together
 local READ_SIZE = 64 * 1024          -- one read of a body without chunks
 
-local codec  -- the module with decoder(): the C codec, loaded on first use
+local codec  -- bedrock.codec (the C event-stream decoder, no libcurl), loaded on first use
 local function new_decoder()
-  if not codec then
-    local ok, m = pcall(require, "bedrock.codec")
-    codec = (ok and type(m) == "table" and m.decoder) and m or require("bedrock.core")
-  end
+  codec = codec or require("bedrock.codec")
   return codec.decoder()
 end
 
