@@ -119,6 +119,14 @@ function app.run()
   ngx.say(cjson.encode(texts))
 end
 
+-- The bidirectional stream needs HTTP/2: refused inside nginx, with a clear error.
+function app.bidi()
+  local session = client:invoke_model_with_bidirectional_stream{ model_id = "amazon.nova-sonic-v1:0" }
+  local ok, err = session:send{ event = { sessionStart = {} } }
+  session:close()
+  ngx.say(cjson.encode{ ok = ok or false, code = err and err.code, message = err and err.message })
+end
+
 -- A task that fails and is never waited for: bedrock.run raises its error once every task ended.
 function app.run_failing()
   local finished = false
@@ -150,6 +158,7 @@ local HTTP = [[
     location = /sse { content_by_lua_block { require("app").sse() } }
     location = /run { content_by_lua_block { require("app").run() } }
     location = /run-failing { content_by_lua_block { require("app").run_failing() } }
+    location = /bidi { content_by_lua_block { require("app").bidi() } }
     location = /converse-stream { content_by_lua_block { require("app").converse_stream() } }
     location = /tls-untrusted { content_by_lua_block { require("app").tls() } }
   }
@@ -495,6 +504,17 @@ describe("inside nginx (lua-nginx-module, cosockets)", function()
     assert.are.equal(200, status, body)
     assert.are.same({ ok = false, code = "InvalidParameter", message = "task failed", finished = true },
       cjson.decode(body))
+    no_lua_errors()
+  end)
+
+  it("refuses the bidirectional stream (HTTP/2) with InvalidParameter", function()
+    local status, body = srv:get("/bidi")
+    assert.are.equal(200, status, body)
+    local doc = cjson.decode(body)
+    assert.is_false(doc.ok)
+    assert.are.equal("InvalidParameter", doc.code)
+    assert.matches("needs HTTP/2", doc.message, 1, true)
+    assert.are.equal(0, #emu:requests())
     no_lua_errors()
   end)
 
