@@ -7,6 +7,7 @@
 -- scheduler task that every caller who needs it waits on, so 100 tasks
 -- needing fresh keys at once cause one STS or IMDS call, and none of them
 -- signs with keys in the mandatory window.
+local compat = require "bedrock.compat"
 local credentials = require "bedrock.auth.chain"
 local scheduler = require "bedrock.transport.scheduler"
 
@@ -68,7 +69,7 @@ function Cache:get()
   if not in_task() then return self:work(c, mandatory) end
   local flight
   flight = scheduler.spawn(function()
-    local ok, fresh, err = pcall(self.work, self, c, mandatory)
+    local ok, fresh, err = compat.pcall(self.work, self, c, mandatory)   -- it may wait (HTTP, a process)
     if self.flight == flight then self.flight = nil end
     if not ok then return nil, credentials.error(tostring(fresh)) end
     return fresh, err
