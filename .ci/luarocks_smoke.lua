@@ -50,4 +50,5 @@ if not ok then
   print("luarocks: 0 passed, 1 failed")
   os.exit(1)
 end
-print("luarocks: 1 passed, 0 failed (" .. (rawget(_G, "jit") and jit.version or _VERSION) .. ")")
+print("luarocks tree run by " .. (rawget(_G, "jit") and jit.version or _VERSION))
+print("luarocks: 1 passed, 0 failed")

@@ -74,6 +74,46 @@ describe("Lua versions", function()
     end
   end)
 
+  it("lets a task of bedrock.run wait inside the credential refresh (a pcall) on every Lua", function()
+    -- credential_process prints the emulator's keys once a file appears, which
+    -- the other task creates after its calls: it cannot finish unless they ran
+    local keys = emulator.credentials
+    local dir = child.tmpdir()
+    local gate, script = dir .. "/gate", dir .. "/creds.sh"
+    child.write(script, "#!/bin/sh\nwhile [ ! -e '" .. gate .. "' ]; do sleep 0.02; done\n"
+      .. "echo '{\"Version\": 1, \"AccessKeyId\": \"" .. keys.access_key_id
+      .. "\", \"SecretAccessKey\": \"" .. keys.secret_access_key .. "\"}'\n")
+    os.execute("chmod +x " .. child.quote(script) .. " && mkdir -p " .. child.quote(dir .. "/.aws"))
+    child.write(dir .. "/.aws/config", "[default]\ncredential_process = " .. script .. "\n")
+    local r = child.run({ HOME = dir, AWS_CONFIG_FILE = dir .. "/.aws/config",
+      AWS_SHARED_CREDENTIALS_FILE = dir .. "/.aws/credentials", AWS_EC2_METADATA_DISABLED = "true" }, [[
+      local bedrock = require "bedrock"
+      local url, gate = ]] .. string.format("%q, %q", emu.url, gate) .. [[
+      local body = { anthropic_version = "bedrock-2023-05-31", max_tokens = 10,
+        messages = { { role = "user", content = "hi" } } }
+      local model = "anthropic.claude-3-sonnet-20240229-v1:0"
+      local order = {}
+      local from_process = bedrock.async_client{ region_name = "us-east-1", endpoint_url = url }
+      local with_keys = bedrock.async_client{ region_name = "us-east-1", endpoint_url = url,
+        access_key_id = "]] .. keys.access_key_id .. [[", secret_access_key = "]] .. keys.secret_access_key .. [[" }
+      bedrock.run(function()
+        local t = bedrock.spawn(function()
+          local b, err = from_process:invoke_model{ model_id = model, body = body }
+          order[#order + 1] = b and "process" or ("error " .. tostring(err))
+        end)
+        for _ = 1, 2 do
+          assert(with_keys:invoke_model{ model_id = model, body = body })
+          order[#order + 1] = "keys"
+        end
+        io.open(gate, "w"):close()
+        t:wait()
+      end)
+      print(cjson.encode{ order = order })
+    ]])
+    child.rmdir(dir)
+    assert.are.same({ "keys", "keys", "process" }, r.order)
+  end)
+
   it("takes an integral float as an integer on 5.1 and LuaJIT (one number type), not on 5.3+", function()
     local ok, err = pcall(bedrock.client, emu:config{ max_retries = 2.0 })
     if _VERSION == "Lua 5.1" then

@@ -7,7 +7,7 @@
 #include "lutil.h"
 
 const char *opt_string(lua_State *L, int t, const char *k,
-                              const char *def, size_t *len)
+                       const char *def, size_t *len)
 {
   const char *s = def;
   if(len)
@@ -24,7 +24,7 @@ const char *opt_string(lua_State *L, int t, const char *k,
 /* opt_string for values C reads up to a NUL: one inside would silently cut
 ** the value short, so it raises (naming the field, never showing it). */
 const char *opt_cstring(lua_State *L, int t, const char *k,
-                               const char *def)
+                        const char *def)
 {
   size_t len;
   const char *s = opt_string(L, t, k, def, &len);
@@ -34,7 +34,7 @@ const char *opt_cstring(lua_State *L, int t, const char *k,
 }
 
 lua_Integer opt_integer(lua_State *L, int t, const char *k,
-                               lua_Integer def)
+                        lua_Integer def)
 {
   lua_Integer v = def;
   if(lua_getfield(L, t, k) != LUA_TNIL) {
@@ -88,7 +88,7 @@ int push_b64decode(lua_State *L, const char *s, size_t n)
 }
 
 void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                      lua_CFunction destroy)
+               lua_CFunction destroy)
 {
   luaL_newmetatable(L, name);
   lua_newtable(L);

@@ -59,6 +59,37 @@ compat.move = table.move or function(a1, f, e, t, a2)
   return a2
 end
 
+--- pcall that lets the function suspend its coroutine, and coroutine.running
+-- that sees through it. PUC-Rio 5.1 cannot yield across a pcall (LuaJIT and
+-- 5.2+ can): there the function runs in a coroutine of its own whose yields
+-- are passed on, so a task may wait inside it (a credential refresh).
+if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then
+  local create, resume, yield, running, status =
+    coroutine.create, coroutine.resume, coroutine.yield, coroutine.running, coroutine.status
+  local outer_of = setmetatable({}, { __mode = "k" })
+  local function step(co, ok, ...)
+    if not ok then return false, ... end
+    if status(co) == "dead" then return true, ... end
+    return step(co, resume(co, yield(...)))   -- it yielded: pass it on, and the answer back
+  end
+  function compat.pcall(f, ...)
+    local outer = running()
+    if not outer then return pcall(f, ...) end   -- the main thread cannot yield anyway
+    local co = create(f)
+    outer_of[co] = outer
+    return step(co, resume(co, ...))
+  end
+  --- the coroutine running, or the one whose compat.pcall runs it
+  function compat.running()
+    local co = running()
+    while co and outer_of[co] do co = outer_of[co] end
+    return co
+  end
+else
+  compat.pcall = pcall
+  compat.running = coroutine.running
+end
+
 --- setmetatable, with the metatable's __gc honoured for a table on 5.1 and
 -- LuaJIT too (they run __gc for userdata only): a userdata sentinel that
 -- only the table holds calls __gc(t) when the table is collected.

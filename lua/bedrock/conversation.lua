@@ -609,7 +609,7 @@ ConvStream.__index = ConvStream
 
 local function inner_next(inner)
   if type(inner) == "table" and inner.next then return inner:next() end
-  local ok, ev = pcall(inner)
+  local ok, ev = compat.pcall(inner)   -- it may wait (the async client)
   if ok then return ev end
   return nil, ev
 end

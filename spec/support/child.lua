@@ -13,16 +13,30 @@ local function shell_quote(s)
 end
 child.quote = shell_quote
 
+-- Under `make test-asan` the child Lua runs with the sanitizer preload, as
+-- this process does; the commands it starts do not (curl and pgrep hang
+-- under it).
+local SANITIZED_PRELUDE = [[
+local execute, popen = os.execute, io.popen
+local function unpreloaded(cmd) return "env -u LD_PRELOAD sh -c '" .. cmd:gsub("'", "'\\''") .. "'" end
+os.execute = function(cmd) if cmd == nil then return execute() end return execute(unpreloaded(cmd)) end
+io.popen = function(cmd, mode) return popen(unpreloaded(cmd), mode) end
+]]
+
 --- Run `code` (which should print one JSON document) with exactly `env`
--- (plus PATH, LUA_PATH, LUA_CPATH). Returns the decoded JSON.
+-- (plus PATH, LUA_PATH, LUA_CPATH, and under `make test-asan` the sanitizer
+-- preload and options: the child loads the same sanitized modules). Returns
+-- the decoded JSON.
 function child.run(env, code)
   local parts = { "env -i" }
-  local keep = { PATH = os.getenv("PATH"), LUA_PATH = package.path, LUA_CPATH = package.cpath }
+  local keep = { PATH = os.getenv("PATH"), LUA_PATH = package.path, LUA_CPATH = package.cpath,
+    LD_PRELOAD = os.getenv("LD_PRELOAD"), ASAN_OPTIONS = os.getenv("ASAN_OPTIONS"),
+    UBSAN_OPTIONS = os.getenv("UBSAN_OPTIONS") }
   for k, v in pairs(keep) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
   for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
   local script = os.tmpname()
   local f = assert(io.open(script, "w"))
-  f:write("local cjson = require 'cjson'\n", code)
+  f:write(os.getenv("LD_PRELOAD") and SANITIZED_PRELUDE or "", "local cjson = require 'cjson'\n", code)
   f:close()
   parts[#parts + 1] = child.lua .. " " .. shell_quote(script) .. " 2>&1"
   local p = assert(io.popen(table.concat(parts, " ")))

@@ -8,6 +8,7 @@
 -- needing fresh keys at once cause one STS or IMDS call, and none of them
 -- signs with keys in the mandatory window. Inside nginx the same holds for
 -- the requests of a worker (nginx_flight).
+local compat = require "bedrock.compat"
 local credentials = require "bedrock.auth.chain"
 local scheduler = require "bedrock.transport.scheduler"
 local transport = require "bedrock.transport"
@@ -90,7 +91,7 @@ function Cache:get()
   end
   local flight
   flight = scheduler.spawn(function()
-    local ok, fresh, err = pcall(self.work, self, c, mandatory)
+    local ok, fresh, err = compat.pcall(self.work, self, c, mandatory)   -- it may wait (HTTP, a process)
     if self.flight == flight then self.flight = nil end
     if not ok then return nil, credentials.error(tostring(fresh)) end
     return fresh, err

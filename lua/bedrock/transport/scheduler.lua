@@ -76,7 +76,7 @@ end
 
 --- The task running now, or raise: async calls need bedrock.run.
 function scheduler.current_task(what)
-  local co = coroutine.running()
+  local co = compat.running()
   local t = current and current.by_co[co]
   if not t then
     error(errors.new{ code = "InvalidParameter", message = (what or "an async call")
@@ -87,7 +87,7 @@ end
 
 --- Whether the caller runs as a task of bedrock.run (and so may yield).
 function scheduler.in_task()
-  local co = coroutine.running()
+  local co = compat.running()
   return current ~= nil and current.by_co[co] ~= nil
 end
 
