@@ -1,12 +1,25 @@
 # lua-bedrock. `make demo` and `make test` install what is missing (as root,
 # with apt-get), build, and run. Variables are overridable, LuaRocks style.
 
+# LUA_VERSION: 5.4 (the default), 5.3, 5.1 or luajit (OpenResty's luajit2,
+# the one Debian's nginx Lua module links: it takes lib/lua/5.1 modules).
 LUA_VERSION ?= 5.4
+ifeq ($(LUA_VERSION),luajit)
+LUA_ABI     := 5.1
+LUA_PC      := luajit
+LUA         ?= luajit
+else
+LUA_ABI     := $(LUA_VERSION)
+LUA_PC      := lua$(LUA_VERSION)
 LUA         ?= lua$(LUA_VERSION)
+endif
+# 5.4 builds into build/ (build/bedrock/core.so), every other Lua into
+# build/<version>/, so the objects of two Luas never meet on one cpath
+BUILD       := $(if $(filter 5.4,$(LUA_VERSION)),build,build/$(LUA_VERSION))
 PKG_CONFIG  ?= pkg-config
 PREFIX      ?= /usr/local
-LIBDIR      ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
-LUADIR      ?= $(PREFIX)/share/lua/$(LUA_VERSION)
+LIBDIR      ?= $(PREFIX)/lib/lua/$(LUA_ABI)
+LUADIR      ?= $(PREFIX)/share/lua/$(LUA_ABI)
 BINDIR      ?= $(PREFIX)/bin
 TESTDATA    ?= test/data
 PYTHON      ?= python3
@@ -17,46 +30,62 @@ EMU_PYTHON  ?= $(firstword $(wildcard /usr/bin/python3) python3)
 NPM         ?= npm
 NPM_DIR     := spec/support/npm
 
-PKGS        := lua$(LUA_VERSION) libcurl libcrypto libdeflate zlib
+PKGS        := $(LUA_PC) libcurl libcrypto libdeflate zlib
 WARN        := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS      ?= -O2 -g
 ALL_CFLAGS  := -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC -fvisibility=hidden \
                $(WARN) $(CFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 LIBS        := $(shell $(PKG_CONFIG) --libs libcurl libcrypto libdeflate 2>/dev/null)
+CODEC_LIBS  := $(shell $(PKG_CONFIG) --libs libcrypto libdeflate 2>/dev/null)
 LIBFLAG     ?= -shared
 
-CORE_SRC    := src/sigv4.c src/eventstream.c src/json.c src/base64.c src/transport.c src/spawn.c src/sigint.c \
-               src/ljson.c src/lbedrock.c
+# bedrock.codec: the sans-I/O pieces, no libcurl; bedrock.core: the engine, on top of it.
+# The pure C pieces both need (the event-stream decoder, JSON, base64) go into each.
+SHARED_SRC  := src/eventstream.c src/json.c src/base64.c src/ljson.c src/lutil.c
+CODEC_SRC   := src/sigv4.c $(SHARED_SRC) src/lcodec.c
+CORE_SRC    := $(SHARED_SRC) src/transport.c src/spawn.c src/sigint.c src/lbedrock.c
 CORE_HDR    := $(wildcard src/*.h)
+MODULES     := $(BUILD)/bedrock/codec.so $(BUILD)/bedrock/core.so
 
 # Debian packages the build, the suite, the demo and the benchmarks need.
-DEB_PKGS    := gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
-               zlib1g-dev libdeflate-dev lua-cjson lua-busted luarocks curl python3 python3-h2 valgrind openssl procps \
-               git zip unzip lua-ldoc lua-markdown
+# Every Lua the suite runs on: luajit2 (not Debian's luajit, which nginx's Lua module refuses).
+DEB_PKGS    := gcc make pkg-config lua5.4 liblua5.4-dev lua5.3 liblua5.3-dev lua5.1 liblua5.1-0-dev \
+               luajit2 libluajit2-5.1-dev libcurl4-openssl-dev libssl-dev \
+               zlib1g-dev libdeflate-dev lua-cjson lua-busted luarocks curl python3 python3-h2 valgrind openssl \
+               procps ca-certificates git zip unzip lua-ldoc lua-markdown \
+               nginx libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core
 
 # .busted names lua5.4 for a plain `busted`; here $(LUA) runs it already, so no second process
 # (valgrind and the sanitizers would watch only the first one)
 BUSTED      := $(LUA) /usr/bin/busted --ignore-lua
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;./?.lua;;
-export LUA_CPATH := $(CURDIR)/build/?.so;;
+export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
 .PHONY: all deps test test-c test-lua test-emulator demo bench bench-js bench-instructions bench-floor install clean asan test-asan \
         valgrind emulator model fuzz fuzz-deps fuzz-build fuzz-seeds soak rock docs
 
-all: build/bedrock/core.so
+all: $(MODULES)
 
-build/bedrock/core.so: $(CORE_SRC) $(CORE_HDR)
+$(BUILD)/bedrock/codec.so: $(CODEC_SRC) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $(CODEC_SRC) $(CODEC_LIBS)
+
+$(BUILD)/bedrock/core.so: $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $(CORE_SRC) $(LIBS)
 
-# Sanitizer build of the module: the suite loads it with the runtime preloaded.
+# Sanitizer build of the modules: the suite loads them with the runtime preloaded.
+SAN_FLAGS   := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+build-asan/bedrock/codec.so: $(CODEC_SRC) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $(LIBFLAG) -o $@ $(CODEC_SRC) $(CODEC_LIBS)
+
 build-asan/bedrock/core.so: $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
-	  -fno-sanitize-recover=undefined $(LIBFLAG) -o $@ $(CORE_SRC) $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $(LIBFLAG) -o $@ $(CORE_SRC) $(LIBS)
 
-asan: build-asan/bedrock/core.so
+asan: build-asan/bedrock/codec.so build-asan/bedrock/core.so
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -91,12 +120,14 @@ test-c: build/test_sigv4 build/test_eventstream build/test_json build/test_base6
 test-emulator:
 	$(PYTHON) spec/support/test_emulator.py
 
+# BUSTED_FLAGS: e.g. --exclude-tags=soak (CI runs the soak spec on 5.4 only)
+BUSTED_FLAGS ?=
 test-lua: all
-	$(BUSTED)
+	$(BUSTED) $(BUSTED_FLAGS)
 
 test: deps all test-c test-emulator test-lua
 
-test-asan: deps all build-asan/bedrock/core.so
+test-asan: deps all asan
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	LUA_CPATH="$(CURDIR)/build-asan/?.so;;" $(BUSTED) --cpath="$(CURDIR)/build-asan/?.so" --exclude-tags=soak
@@ -216,7 +247,8 @@ fuzz: deps fuzz-deps fuzz-build fuzz-seeds
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/bedrock
-	install -m 0755 build/bedrock/core.so $(DESTDIR)$(LIBDIR)/bedrock/core.so
+	install -m 0755 $(BUILD)/bedrock/codec.so $(DESTDIR)$(LIBDIR)/bedrock/codec.so
+	install -m 0755 $(BUILD)/bedrock/core.so $(DESTDIR)$(LIBDIR)/bedrock/core.so
 	cd lua && find bedrock -name '*.lua' | while read -r f; do \
 	  install -D -m 0644 "$$f" "$(DESTDIR)$(LUADIR)/$$f" || exit 1; done
 	@# the bedrock command, and the emulator it starts (found beside bedrock/cli.lua)

@@ -174,7 +174,7 @@ if not results.decode_mbps then
   local frames = {}
   for i = 0, 255 do frames[#frames + 1] = bedrock.eventstream.encode(headers, payload .. string.char(i)) end
   local block = table.concat(frames)
-  local buf = block:rep(50e6 // #block)
+  local buf = block:rep(math.floor(50e6 / #block))
   local pieces = {}
   for pos = 1, #buf, 16384 do pieces[#pieces + 1] = buf:sub(pos, pos + 16383) end
   local best = math.huge
@@ -182,7 +182,7 @@ if not results.decode_mbps then
     local dec, n, t0 = bedrock.eventstream.decoder(), 0, core.now()
     for i = 1, #pieces do n = n + #dec:feed(pieces[i]) end
     local dt = core.now() - t0
-    assert(n == #buf // #frames[1], "decode lost messages")
+    assert(n == math.floor(#buf / #frames[1]), "decode lost messages")
     if dt < best then best = dt end
   end
   results.decode_mbps = #buf / 1e6 / best

@@ -11,7 +11,8 @@ AWS credential chain, retries, and the sans-I/O pieces bedrock.sigv4 and
 bedrock.eventstream.]],
   license = "Apache-2.0",
 }
-dependencies = { "lua >= 5.4", "lua-cjson" }
+-- Lua 5.1, LuaJIT 2.1, 5.3 and 5.4 from one source (src/compat.h)
+dependencies = { "lua >= 5.1, < 5.5", "lua-cjson" }
 external_dependencies = {
   -- Debian keeps curl.h under the multiarch include dir, which the compiler
   -- searches by itself but LuaRocks 3.8 does not: check the library only.
@@ -22,15 +23,28 @@ external_dependencies = {
 build = {
   type = "builtin",
   modules = {
+    -- the sans-I/O pieces, no libcurl (bedrock.sigv4, bedrock.eventstream)
+    ["bedrock.codec"] = {
+      sources = { "src/sigv4.c", "src/eventstream.c", "src/json.c", "src/base64.c", "src/ljson.c", "src/lutil.c",
+                  "src/lcodec.c" },
+      defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
+      libraries = { "crypto", "deflate" },
+      incdirs = { "$(OPENSSL_INCDIR)", "$(LIBDEFLATE_INCDIR)" },
+      libdirs = { "$(OPENSSL_LIBDIR)", "$(LIBDEFLATE_LIBDIR)" },
+    },
+    -- the libcurl engine, built on bedrock.codec
     ["bedrock.core"] = {
-      sources = { "src/sigv4.c", "src/eventstream.c", "src/json.c", "src/base64.c", "src/transport.c", "src/spawn.c",
-                  "src/sigint.c", "src/ljson.c", "src/lbedrock.c" },
+      sources = { "src/eventstream.c", "src/json.c", "src/base64.c", "src/ljson.c", "src/lutil.c",
+                  "src/transport.c", "src/spawn.c", "src/sigint.c", "src/lbedrock.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
       libraries = { "curl", "crypto", "deflate" },
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(LIBDEFLATE_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(LIBDEFLATE_LIBDIR)" },
     },
     ["bedrock"] = "lua/bedrock/init.lua",
+    ["bedrock.compat"] = "lua/bedrock/compat.lua",
+    ["bedrock.sigv4"] = "lua/bedrock/sigv4.lua",
+    ["bedrock.eventstream"] = "lua/bedrock/eventstream.lua",
     ["bedrock.api.client"] = "lua/bedrock/api/client.lua",
     ["bedrock.api.duplex"] = "lua/bedrock/api/duplex.lua",
     ["bedrock.config"] = "lua/bedrock/config/init.lua",
@@ -52,6 +66,9 @@ build = {
     ["bedrock.policy.retry"] = "lua/bedrock/policy/retry.lua",
     ["bedrock.transport.scheduler"] = "lua/bedrock/transport/scheduler.lua",
     ["bedrock.api.reply"] = "lua/bedrock/api/reply.lua",
+    ["bedrock.transport"] = "lua/bedrock/transport/init.lua",
+    ["bedrock.transport.curl"] = "lua/bedrock/transport/curl.lua",
+    ["bedrock.transport.ngx"] = "lua/bedrock/transport/ngx.lua",
     ["bedrock.api.shapes"] = "lua/bedrock/api/shapes.lua",
     ["bedrock.api.stream"] = "lua/bedrock/api/stream.lua",
     ["bedrock.policy.validate"] = "lua/bedrock/policy/validate.lua",
@@ -70,7 +87,6 @@ build = {
     ["bedrock.policy.schemas.cohere"] = "lua/bedrock/policy/schemas/cohere.lua",
     ["bedrock.policy.schemas.ai21"] = "lua/bedrock/policy/schemas/ai21.lua",
     ["bedrock.policy.usage"] = "lua/bedrock/policy/usage.lua",
-    ["bedrock.auth.sha1"] = "lua/bedrock/auth/sha1.lua",
     ["bedrock.auth.sts"] = "lua/bedrock/auth/sts.lua",
     ["bedrock.cli"] = "lua/bedrock/cli.lua",
   },

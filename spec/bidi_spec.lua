@@ -264,11 +264,21 @@ describe("invoke_model_with_bidirectional_stream", function()
     assert.are.same({ { sessionEnd = { inputEvents = 0 } } }, events)
   end)
 
-  it("stops the session when closed, also by <close>", function()
-    do
-      local s <close> = client:invoke_model_with_bidirectional_stream{ model_id = SONIC }
+  it("stops the session when closed, also by <close> (Lua 5.4)", function()
+    if _VERSION == "Lua 5.4" then
+      -- 5.4 syntax, compiled only on 5.4 so that this file parses on every Lua
+      assert(load([[
+        local client, SONIC = ...
+        do
+          local s <close> = client:invoke_model_with_bidirectional_stream{ model_id = SONIC }
+          assert(s:send{ a = 1 })
+          assert(s:next())
+        end]], "=<close>"))(client, SONIC)
+    else
+      local s = client:invoke_model_with_bidirectional_stream{ model_id = SONIC }
       assert(s:send{ a = 1 })
       assert(s:next())
+      s:close()
     end
     local s = client:invoke_model_with_bidirectional_stream{ model_id = SONIC }
     assert(s:send{ a = 1 })

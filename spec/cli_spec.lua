@@ -19,7 +19,7 @@ local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -469,7 +469,7 @@ describe("bedrock command", function()
 
   it("runs the README's shell example as written (the emulator's URL put in)", function()
     local f = assert(io.open(ROOT .. "/README.md", "rb"))
-    local text = f:read("a")
+    local text = f:read("*a")
     f:close()
     local a = assert(text:find("## The bedrock command", 1, true))
     local b = assert(text:find("## The local emulator", a, true))

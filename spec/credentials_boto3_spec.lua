@@ -7,7 +7,7 @@
 local child = require "spec.support.child"
 local resolve = require "spec.support.resolve"
 local fakes = require "spec.support.fakes"
-local sha1 = require "bedrock.auth.sha1"
+local sha1_hex = require("bedrock.codec").sha1_hex
 local cjson = require "cjson"
 
 local moto = fakes.moto()
@@ -46,7 +46,7 @@ local function boto(env)
   -- not under the sanitizer runtimes: CPython is not ours to sanitize
   parts[#parts + 1] = "env -u LD_PRELOAD python3 " .. script .. " 2>&1"
   local p = assert(io.popen(table.concat(parts, " ")))
-  local text = p:read("a")
+  local text = p:read("*a")
   p:close()
   os.remove(script)
   local ok, doc = pcall(cjson.decode, text)
@@ -119,7 +119,7 @@ describe("boto3 differential", function()
       end
       if spec_env.SSO_CACHE then
         os.execute("mkdir -p " .. dir .. "/.aws/sso/cache")
-        child.write(dir .. "/.aws/sso/cache/" .. sha1.hex("s1") .. ".json", cjson.encode{
+        child.write(dir .. "/.aws/sso/cache/" .. sha1_hex("s1") .. ".json", cjson.encode{
           startUrl = "https://example.awsapps.com/start", region = "us-east-1",
           accessToken = "fake-sso-access-token", expiresAt = "2099-01-01T00:00:00Z" })
       end

@@ -6,7 +6,7 @@ local child = require "spec.support.child"
 local resolve = require "spec.support.resolve"
 local fakes = require "spec.support.fakes"
 local emulator = require "spec.support.emulator"
-local sha1 = require "bedrock.auth.sha1"
+local sha1_hex = require("bedrock.codec").sha1_hex
 local cjson = require "cjson"
 
 local fake = fakes.start()
@@ -161,7 +161,7 @@ describe("SSO", function()
   local function sso_setup(expires_at, legacy)
     local cache_key = legacy and "https://example.awsapps.com/start" or "my-sso"
     os.execute("mkdir -p " .. dir .. "/.aws/sso/cache")
-    child.write(dir .. "/.aws/sso/cache/" .. sha1.hex(cache_key) .. ".json", cjson.encode{
+    child.write(dir .. "/.aws/sso/cache/" .. sha1_hex(cache_key) .. ".json", cjson.encode{
       startUrl = "https://example.awsapps.com/start", region = "us-east-1",
       accessToken = "fake-sso-access-token", expiresAt = expires_at })
     child.write(dir .. "/.aws/config", "[profile sso]\nsso_session = my-sso\nsso_account_id = 111122223333\n"

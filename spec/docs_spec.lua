@@ -5,7 +5,7 @@ local child = require "spec.support.child"
 
 local function run(cmd)
   local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
+  local out = p:read("*a")
   local ok, _, code = p:close()
   return ok, out, code
 end
@@ -22,7 +22,7 @@ describe("the API reference", function()
       assert.truthy(line:find("^reading configuration") or line:find("^output written"), "ldoc: " .. line)
     end
     local f = assert(io.open(dir .. "/modules/bedrock.api.client.html"))
-    assert.truthy(f:read("a"):find('<a name = "Client:invoke_model"></a>', 1, true))
+    assert.truthy(f:read("*a"):find('<a name = "Client:invoke_model"></a>', 1, true))
     f:close()
     ok, out = run("lua5.4 tools/check_docs.lua " .. child.quote(dir))
     assert.is_true(ok, out)

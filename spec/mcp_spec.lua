@@ -196,7 +196,7 @@ describe("bedrock.mcp over stdio with the fake server", function()
   it("kills and reaps the server on close and when collected", function()
     local function running(tag)
       local h = io.popen("env -u LD_PRELOAD pgrep -f -- '^lua5.4 .*" .. tag .. "' | wc -l")
-      local n = tonumber(h:read("a"))
+      local n = tonumber(h:read("*a"))
       h:close()
       return n
     end

@@ -13,7 +13,7 @@ local emulator = require "spec.support.emulator"
 local function read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -39,7 +39,7 @@ describe("the service-model walk", function()
 
   it("has the generated table up to date with the service model", function()
     local p = io.popen("python3 tools/gen_model.py " .. MODEL_PATH .. " 2>&1")
-    local out = p:read("a")
+    local out = p:read("*a")
     p:close()
     assert.are.equal(read("lua/bedrock/api/model.lua"), out, "run `make model`")
   end)

@@ -4,12 +4,23 @@
 -- would run them: in a child lua5.4 whose environment points them at the emulator
 -- (AWS_ENDPOINT_URL and the emulator's keys, an empty HOME). The last test checks that
 -- the sections below hold every lua block of the README.
+local compat = require "bedrock.compat"
 local emulator = require "spec.support.emulator"
 local child = require "spec.support.child"
 
+-- a text chunk with its own environment, on 5.1 and LuaJIT as on 5.3+
+local function load_with_env(code, name, env)
+  if setfenv then
+    local f, err = loadstring(code, name)
+    if f then setfenv(f, env) end
+    return f, err
+  end
+  return load(code, name, "t", env)
+end
+
 local function readme()
   local f = assert(io.open("README.md", "rb"))
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   return text
 end
@@ -27,7 +38,8 @@ local SECTIONS = {
   { "## Converse, tokens, guardrails", "### Paging" },
   { "### Paging", "## Usage and budgets" },
   { "## Usage and budgets", "## Configuration" },
-  { "## Sans-I/O pieces", "## The local emulator" },
+  { "## Sans-I/O pieces", "## The bedrock command" },
+  { "## Inside nginx / OpenResty", "## The local emulator" },
 }
 
 local function section_range(text, from, to)
@@ -68,7 +80,7 @@ local function run_as_user(emu, code)
   for k, v in pairs(env) do parts[#parts + 1] = k .. "=" .. child.quote(v) end
   parts[#parts + 1] = "lua5.4 example.lua 2>&1"
   local p = assert(io.popen(table.concat(parts, " ")))
-  local out = p:read("a")
+  local out = p:read("*a")
   local ok = p:close()
   child.rmdir(home)
   assert(ok, "the example failed:\n" .. out)
@@ -84,14 +96,14 @@ describe("README examples", function()
     local printed = {}
     local env = setmetatable({
       print = function(...)
-        local t = table.pack(...)
+        local t = compat.pack(...)
         for i = 1, t.n do t[i] = tostring(t[i]) end
         printed[#printed + 1] = table.concat(t, "\t")
       end,
       io = { write = function(...) for _, s in ipairs{ ... } do printed[#printed + 1] = s end end },
     }, { __index = _G })
     code = code:gsub("http://127%.0%.0%.1:4566", emu.url)
-    local chunk = assert(load(code, "=README", "t", env))
+    local chunk = assert(load_with_env(code, "=README", env))
     chunk()
     return table.concat(printed, "\n")
   end
@@ -145,7 +157,7 @@ describe("README examples", function()
   end)
 
   it("runs the sans-I/O example", function()
-    local blocks = examples("## Sans-I/O pieces", "## The local emulator")
+    local blocks = examples("## Sans-I/O pieces", "## The bedrock command")
     assert.are.equal(1, #blocks)
     local out = run(blocks[1])
     assert.matches("^AWS4%-HMAC%-SHA256 Credential=AKIDEXAMPLE/%d+/us%-east%-1/bedrock/aws4_request, "
@@ -207,6 +219,55 @@ describe("README examples", function()
     assert.matches("maxResults=2", lists[2].query)
   end)
 
+  it("runs the nginx.conf and handler of 'Inside nginx / OpenResty' in Debian's nginx", function()
+    local nginx = require "spec.support.nginx"
+    local cjson = require "cjson"
+    local f = assert(io.open("README.md", "rb"))
+    local text = f:read("*a")
+    f:close()
+    local a = assert(text:find("## Inside nginx / OpenResty", 1, true))
+    local b = assert(text:find("## The local emulator", a, true))
+    local section = text:sub(a, b)
+    local confs, handlers = {}, {}
+    for code in section:gmatch("```nginx\n(.-)```") do confs[#confs + 1] = code end
+    for code in section:gmatch("```lua\n(.-)```") do handlers[#handlers + 1] = code end
+    assert.are.equal(1, #confs)
+    assert.are.equal(1, #handlers)
+    -- only the checkout's path, the port and the emulator's URL are put in
+    local conf = confs[1]:gsub("/path/to/lua%-bedrock", nginx.root)
+    conf = conf:gsub("listen 127%.0%.0%.1:8080;", "listen 127.0.0.1:${PORT};")
+    local handler = handlers[1]:gsub("http://127%.0%.0%.1:4566", emu.url)
+    nginx.build()
+    local srv = nginx.start{ conf = conf, files = { ["gateway.lua"] = handler } }
+    local ok, err = pcall(function()
+      local status, body = srv:get("/chat", { method = "POST", body = '{"prompt": "Hello"}' })
+      assert.are.equal(200, status, body)
+      local doc = cjson.decode(body)
+      assert.are.equal("You said: Hello", doc.text)
+      assert.is_number(doc.usage.input_tokens)
+      status, body = srv:get("/chat/stream", { method = "POST", body = '{"prompt": "Tell me a story"}' })
+      assert.are.equal(200, status, body)
+      local parts = {}
+      for data in body:gmatch("data: (%b{})\n\n") do
+        local ev = cjson.decode(data)
+        if ev.text then parts[#parts + 1] = ev.text end
+      end
+      assert.is_true(#parts > 1)
+      assert.are.equal("You said: Tell me a story", table.concat(parts))
+      assert.matches("event: done\n", body, 1, true)
+      status, body = srv:get("/chat", { method = "POST", body = "not json" })
+      assert.are.equal(400, status, body)
+      assert.are.equal("BadRequest", cjson.decode(body).error)
+      -- the emulator saw signed requests on the invoke and stream routes
+      local routes = {}
+      for _, e in ipairs(emu:requests()) do routes[#routes + 1] = e.route .. " " .. e.auth end
+      assert.are.same({ "invoke sigv4", "stream sigv4" }, routes)
+      assert.is_nil(srv:error_log():match("[^\n]*lua entry thread aborted[^\n]*"))
+    end)
+    srv:stop()
+    if not ok then error(err, 0) end
+  end)
+
   it("runs the usage example", function()
     local blocks = examples("## Usage and budgets", "## Configuration")
     assert.are.equal(1, #blocks)
@@ -246,6 +307,6 @@ describe("README examples", function()
       n = n + 1
       assert.is_true(covered[pos], "the README's lua block at byte " .. pos .. " is run by no test")
     end
-    assert.are.equal(12, n)
+    assert.are.equal(13, n)
   end)
 end)

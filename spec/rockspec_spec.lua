@@ -26,7 +26,7 @@ describe("rockspecs", function()
     local files = lua_files()
     assert.is_true(#files > 30)
     for _, spec in ipairs{ scm, release } do
-      local expected = { ["bedrock.core"] = true }
+      local expected = { ["bedrock.core"] = true, ["bedrock.codec"] = true }
       for _, file in ipairs(files) do
         local name = module_name(file)
         expected[name] = true
@@ -38,14 +38,23 @@ describe("rockspecs", function()
     end
   end)
 
-  it("build bedrock.core from every C source", function()
+  it("build bedrock.codec and bedrock.core from every C source, the codec without libcurl", function()
     local p = assert(io.popen("ls src/*.c"))
     local sources = {}
     for line in p:lines() do sources[#sources + 1] = line end
     p:close()
-    local listed = { table.unpack(scm.build.modules["bedrock.core"].sources) }
+    local seen, listed = {}, {}
+    for _, mod in ipairs{ "bedrock.codec", "bedrock.core" } do
+      for _, src in ipairs(scm.build.modules[mod].sources) do
+        if not seen[src] then seen[src] = true; listed[#listed + 1] = src end
+      end
+    end
     table.sort(listed)
     assert.are.same(sources, listed)
+    for _, lib in ipairs(scm.build.modules["bedrock.codec"].libraries) do assert.are_not.equal("curl", lib) end
+    for _, src in ipairs(scm.build.modules["bedrock.codec"].sources) do
+      assert.are_not.equal("src/transport.c", src)
+    end
   end)
 
   it("differ only in version and source: the release points at the tag v0.1.0", function()
@@ -64,11 +73,11 @@ describe("rockspecs", function()
 
   it("match the CHANGELOG's latest version and the LICENSE", function()
     local f = assert(io.open("CHANGELOG.md"))
-    local changelog = f:read("a")
+    local changelog = f:read("*a")
     f:close()
     assert.are.equal("0.1.0", changelog:match("\n## (%d+%.%d+%.%d+)"))
     f = assert(io.open("LICENSE"))
-    local license = f:read("a")
+    local license = f:read("*a")
     f:close()
     assert.are.equal("Apache-2.0", release.description.license)
     assert.truthy(license:find("Apache License\n%s+Version 2.0, January 2004"))

@@ -9,7 +9,7 @@ local TESTDATA = "test/data"  -- busted runs from the repository root
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -34,11 +34,12 @@ local function iso_to_unix(ts)
   -- days from civil (proleptic Gregorian), no dependence on the local TZ
   y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
   if mo <= 2 then y = y - 1 end
-  local era = y // 400
+  local floor = math.floor
+  local era = floor(y / 400)
   local yoe = y - era * 400
   local mp = (mo + 9) % 12
-  local doy = (153 * mp + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  local doy = floor((153 * mp + 2) / 5) + d - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
   local days = era * 146097 + doe - 719468
   return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)
 end
@@ -96,7 +97,7 @@ describe("bedrock.sigv4.sign", function()
 
   it("agrees with botocore's SigV4Auth on Bedrock requests", function()
     local p = io.popen("env -u LD_PRELOAD python3 -c 'import botocore' 2>&1")
-    local out = p:read("a")
+    local out = p:read("*a")
     p:close()
     assert.are.equal("", out, "botocore is on every machine here: " .. out)
     local inputs = {
@@ -130,7 +131,7 @@ print(json.dumps({"auth": req.headers["Authorization"], "date": req.headers["X-A
         input.token and string.format("%q", input.token) or "None", t))
       f:close()
       local pp = io.popen("env -u LD_PRELOAD python3 " .. script .. " 2>&1")
-      local res = pp:read("a")
+      local res = pp:read("*a")
       pp:close()
       os.remove(script)
       local ok, theirs = pcall(cjson.decode, res)

@@ -56,7 +56,7 @@ describe("core.spawn_shell", function()
   it("is collected without leaving the process behind", function()
     local function running()
       local h = io.popen("env -u LD_PRELOAD pgrep -f '^sleep 31[.]25$' | wc -l")
-      local n = tonumber(h:read("a"))
+      local n = tonumber(h:read("*a"))
       h:close()
       return n
     end

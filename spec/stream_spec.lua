@@ -55,7 +55,7 @@ describe("invoke_model_with_response_stream", function()
     assert.matches('"type"%s*:%s*"message_start"', first)
   end)
 
-  it("returns stream, nil, nil, stream so a break closes the transfer", function()
+  it("returns stream, nil, nil, stream so a break closes the transfer (Lua 5.4)", function()
     emu:scenario(CLAUDE, { deltas = 200, event_delay_ms = 5 })
     local a, b, c, d = client:invoke_model_with_response_stream{ model_id = CLAUDE, body = BODY }
     assert.are.equal(a, d)
@@ -66,6 +66,12 @@ describe("invoke_model_with_response_stream", function()
       n = n + 1
       if n == 3 then break end
     end
+    if _VERSION ~= "Lua 5.4" then
+      -- no closing value before 5.4: the stream is open until close() (or __gc)
+      assert.is_nil(a.closed)
+      assert.is_not_nil(a.x)
+      a:close()
+    end
     assert.is_true(a.closed)
     assert.is_nil(a.x)
     -- the client is still good for the next call
@@ -73,11 +79,20 @@ describe("invoke_model_with_response_stream", function()
     assert.is_table(body)
   end)
 
-  it("closes with <close> and with close()", function()
+  it("closes with <close> (Lua 5.4) and with close()", function()
     local s = client:invoke_model_with_response_stream{ model_id = CLAUDE, body = BODY }
-    do
-      local s2 <close> = s
-      assert.is_table(s2:next())
+    if _VERSION == "Lua 5.4" then
+      -- 5.4 syntax, compiled only on 5.4 so that this file parses on every Lua
+      assert(load([[
+        local s, assert = ...
+        do
+          local s2 <close> = s
+          assert.is_table(s2:next())
+        end]], "=<close>"))(s, assert)
+    else
+      assert.is_table(s:next())
+      assert.is_nil(s.closed)
+      s:close()
     end
     assert.is_true(s.closed)
     assert.is_nil(s:next())
@@ -85,6 +100,22 @@ describe("invoke_model_with_response_stream", function()
     s3:close()
     s3:close()
     assert.is_nil(s3:next())
+  end)
+
+  it("closes a stream dropped half way when it is collected (__gc, on every Lua)", function()
+    emu:scenario(CLAUDE, { deltas = 200, event_delay_ms = 5 })
+    local engine = client.driver.engine()
+    local function open_and_drop()
+      local s = client:invoke_model_with_response_stream{ model_id = CLAUDE, body = BODY }
+      assert.is_table(s:next())
+      assert.are.equal(1, engine:running())
+    end
+    open_and_drop()
+    collectgarbage()
+    collectgarbage()
+    assert.are.equal(0, engine:running())
+    -- the client is still good for the next call
+    assert.is_table(client:invoke_model{ model_id = CLAUDE, body = BODY })
   end)
 
   it("offers next() returning nil, err instead of raising", function()

@@ -15,7 +15,7 @@ local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 local function sh(cmd)
   local p = assert(io.popen("env -u LD_PRELOAD sh -c " .. quote(cmd) .. " 2>&1"))
-  local out = p:read("a")
+  local out = p:read("*a")
   local ok = p:close()
   assert(ok, "command failed: " .. cmd .. "\n" .. out)
   return out
@@ -213,7 +213,7 @@ local function start_helper(args)
   local h = { pipe = pipe, log = log }
   for _ = 1, 500 do
     local f = io.open(port_file)
-    local port = f and tonumber(f:read("a"):match("%d+"))
+    local port = f and tonumber(f:read("*a"):match("%d+"))
     if f then f:close() end
     if port then h.port = port; break end
     os.execute("sleep 0.02")

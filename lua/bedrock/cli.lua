@@ -12,6 +12,7 @@
 -- cli.INTERRUPTED out of the call or the stream's loop, whose closing value
 -- aborts the transfer. The handler has no SA_RESTART, so a pump or a read
 -- blocked at that moment returns at once.
+local compat = require "bedrock.compat"
 local cjson = require "cjson"
 local bedrock = require "bedrock"
 local core = require "bedrock.core"
@@ -197,10 +198,10 @@ local function number_option(opts, name, integer)
   local v = opts[name]
   if v == nil then return nil end
   local n = tonumber(v)
-  if not n or n ~= n or (integer and math.type(n) ~= "integer" and n ~= math.floor(n)) then
+  if not n or n ~= n or (integer and not compat.isinteger(n) and n ~= math.floor(n)) then
     usage_error("--" .. name .. " must be a" .. (integer and "n integer" or " number") .. ", got " .. v)
   end
-  return integer and math.tointeger(n) or n
+  return integer and compat.tointeger(n) or n
 end
 
 -- ---------------------------------------------------------------- output
@@ -228,7 +229,7 @@ local function usage_of(u)
   local t = {}
   for _, k in ipairs{ "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens" } do
     local n = tonumber(u[k])
-    if n then t[k] = math.tointeger(n) or n end
+    if n then t[k] = compat.tointeger(n) or n end
   end
   return t
 end
@@ -276,7 +277,7 @@ end
 -- --------------------------------------------------------------- helpers
 
 local function read_all(fh)
-  local s = fh:read("a")
+  local s = fh:read("*a")
   if s == nil and core.sigint_caught() then error(cli.INTERRUPTED, 0) end
   return s or ""
 end
@@ -378,7 +379,7 @@ function verbs.invoke(ctx)
   local model = need_model(args, "invoke")
   too_many(args, 2, "invoke")
   local body = body_argument(args[2], ctx.stdin, opts["content-type"])
-  local client <close> = make_client(opts)
+  local client = ctx.closing(make_client(opts))
   watch_interrupts(client)
   local params = { model_id = model, body = body, content_type = opts["content-type"], accept = opts.accept }
   if not opts.stream then
@@ -394,7 +395,7 @@ function verbs.invoke(ctx)
   end
   -- without --json each event is printed as the model sent it (raw)
   params.raw = not out.json
-  local stream <close> = client:invoke_model_with_response_stream(params)
+  local stream = ctx.closing(client:invoke_model_with_response_stream(params))
   while true do
     local ev, err = stream:next()
     if err then return out:fail(err) end
@@ -432,7 +433,7 @@ function verbs.converse(ctx)
   local prompt = prompt_argument(args[2], ctx.stdin)
   if not prompt or prompt == "" then usage_error("converse needs a PROMPT (or - to read it from stdin)") end
   local params = converse_params(opts, model, prompt)
-  local client <close> = make_client(opts)
+  local client = ctx.closing(make_client(opts))
   watch_interrupts(client)
   if not opts.stream then
     local reply, meta = client:converse(params)
@@ -447,7 +448,7 @@ function verbs.converse(ctx)
     end
     return cli.EXIT.ok
   end
-  local stream <close> = client:converse_stream(params)
+  local stream = ctx.closing(client:converse_stream(params))
   local text, stop_reason = {}, nil
   while true do
     local ev, err = stream:next()
@@ -494,12 +495,12 @@ verbs["count-tokens"] = function(ctx)
     if opts.system then c.system = { { text = opts.system } } end
     input = { converse = c }
   end
-  local client <close> = make_client(opts)
+  local client = ctx.closing(make_client(opts))
   watch_interrupts(client)
   local reply, meta = client:count_tokens{ model_id = model, input = input }
   if reply == nil then return out:fail(meta) end
   local n = tonumber(reply.inputTokens)
-  n = n and (math.tointeger(n) or n)
+  n = n and (compat.tointeger(n) or n)
   if out.json then
     out:json_line{ input_tokens = n, request_id = meta.request_id }
   else
@@ -534,7 +535,7 @@ function verbs.chat(ctx)
       or { inference_config = { temperature = temperature } }
     conv = bedrock.conversation.new(conv_opts)
   end
-  local client <close> = make_client(opts)
+  local client = ctx.closing(make_client(opts))
   watch_interrupts(client)
   -- --mcp: the server's tools join every conversation of this chat (from_json and /reset too)
   local server
@@ -543,7 +544,7 @@ function verbs.chat(ctx)
     server, merr = require("bedrock.mcp").connect{ command = opts.mcp }
     if not server then error(merr, 0) end
   end
-  local server_closer <close> = server   -- luacheck: ignore
+  ctx.closing(server)
   local function with_tools(c)
     if server then
       local added, aerr = c:add_mcp(server)
@@ -566,7 +567,7 @@ function verbs.chat(ctx)
       ctx.stderr:flush()
     end
     local line
-    if not core.sigint_caught() then line = ctx.stdin:read("l") end
+    if not core.sigint_caught() then line = ctx.stdin:read("*l") end
     if line == nil then
       if core.sigint_caught(true) then
         if tty then ctx.stderr:write("\n") end
@@ -617,7 +618,7 @@ function verbs.chat(ctx)
           ran.usage = run.usage
           return
         end
-        local s <close> = stream
+        local s = stream
         while true do
           local ev, serr = s:next()
           if serr then error(serr, 0) end
@@ -634,6 +635,8 @@ function verbs.chat(ctx)
           check_interrupt()
         end
       end)
+      -- a turn that failed or was interrupted aborts its stream at once
+      if not turn_ok and stream then stream:close() end
       if turn_ok then
         local reply = ran or stream:reply()
         local meta = stream and stream:get_meta() or {}
@@ -749,6 +752,13 @@ function cli.main(argv, io_)
     stderr:write("bedrock: unknown verb ", tostring(verb), " (bedrock --help lists them)\n")
     return cli.EXIT.usage
   end
+  -- what a verb opened (clients, streams, an MCP server), closed when it ends
+  -- however it ends: the <close> of Lua 5.4, spelt so 5.1 and LuaJIT read it
+  local closers = {}
+  local function closing(obj)
+    if obj ~= nil then closers[#closers + 1] = obj end
+    return obj
+  end
   local ok, status = pcall(function()
     local opts, args, passthrough = parse(verb, argv, 2)
     if opts.help then
@@ -761,8 +771,9 @@ function cli.main(argv, io_)
       if not caught then stderr:write("bedrock: cannot catch SIGINT: ", cerr, "\n") end
     end
     return verbs[verb]{ opts = opts, args = args, passthrough = passthrough, out = out,
-      stdin = stdin, stderr = stderr, tty = io_.tty }
+      stdin = stdin, stderr = stderr, tty = io_.tty, closing = closing }
   end)
+  for i = #closers, 1, -1 do pcall(closers[i].close, closers[i]) end
   core.sigint_restore()
   if ok then return status end
   if getmetatable(status) == UsageError then

@@ -31,6 +31,7 @@
 -- `from_json`); `ConvStream:*` those of the stream `Conversation:stream` returns.
 -- @module bedrock.conversation
 local cjson = require "cjson"
+local compat = require "bedrock.compat"
 local errors = require "bedrock.errors"
 local tools_loop = require "bedrock.tools.loop"
 
@@ -60,7 +61,7 @@ local function invalid(msg) return errors.invalid(msg) end
 
 -- lua-cjson decodes every JSON number as a float: take 12.0 as 12
 local function int(v)
-  return type(v) == "number" and math.tointeger(v) or nil
+  return compat.tointeger(v)
 end
 
 local function copy(t)
@@ -206,11 +207,11 @@ function conversation.new(opts)
   local api = opts.api or default_api(opts.model_id)
   if not wire[api] then error(invalid("conversation option 'api' must be \"invoke\" or \"converse\""), 2) end
   local mct = opts.max_context_tokens
-  if mct ~= nil and (math.type(mct) ~= "integer" or mct <= 0) then
+  if mct ~= nil and (not compat.isinteger(mct) or mct <= 0) then
     error(invalid("conversation option 'max_context_tokens' must be a positive integer"), 2)
   end
   local mt = opts.max_tokens
-  if mt ~= nil and (math.type(mt) ~= "integer" or mt <= 0) then
+  if mt ~= nil and (not compat.isinteger(mt) or mt <= 0) then
     error(invalid("conversation option 'max_tokens' must be a positive integer"), 2)
   end
   if opts.params ~= nil and type(opts.params) ~= "table" then
@@ -400,9 +401,9 @@ function Conversation:trim(limit)
   end
   if not cut then return 0 end
   local drop = cut - 1
-  table.move(self.history, cut, n, 1)
-  table.move(self.tokens, cut, n, 1)
-  table.move(self.exact, cut, n, 1)
+  compat.move(self.history, cut, n, 1)
+  compat.move(self.tokens, cut, n, 1)
+  compat.move(self.exact, cut, n, 1)
   for i = n - drop + 1, n do self.history[i], self.tokens[i], self.exact[i] = nil, nil, nil end
   self.trimmed = self.trimmed + drop
   return drop
@@ -641,7 +642,7 @@ ConvStream.__index = ConvStream
 
 local function inner_next(inner)
   if type(inner) == "table" and inner.next then return inner:next() end
-  local ok, ev = pcall(inner)
+  local ok, ev = compat.pcall(inner)   -- it may wait (the async client)
   if ok then return ev end
   return nil, ev
 end
@@ -721,7 +722,7 @@ end
 -- returns nil, err instead) and leaves the history as it was, as does a
 -- break. Returns stream, nil, nil, stream.
 function Conversation:stream(client, opts)
-  local s = setmetatable({ conv = self }, ConvStream)
+  local s = compat.setmetatable({ conv = self }, ConvStream)
   local req, err = self:request(opts)
   if not req then
     s.err = err

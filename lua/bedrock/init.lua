@@ -8,6 +8,14 @@ local core = require "bedrock.core"
 local client = require "bedrock.api.client"
 local errors = require "bedrock.errors"
 local scheduler = require "bedrock.transport.scheduler"
+local transport = require "bedrock.transport"
+
+-- Tasks: the coroutine scheduler, or inside nginx (where cosockets already
+-- yield) ngx.thread light threads (bedrock.transport.ngx).
+local function tasks()
+  if transport.kind() == "ngx" then return require("bedrock.transport.ngx") end
+  return scheduler
+end
 
 --- A blocking client (`Client`): each call returns when its reply is in.
 -- @function client
@@ -52,9 +60,9 @@ local scheduler = require "bedrock.transport.scheduler"
 local bedrock = {
   client = client.new,
   async_client = client.new_async,
-  run = scheduler.run,
-  spawn = scheduler.spawn,
-  sleep = function(seconds) return scheduler.sleep(seconds) end,
+  run = function(...) return tasks().run(...) end,
+  spawn = function(...) return tasks().spawn(...) end,
+  sleep = function(seconds) return tasks().sleep(seconds) end,
   is_error = errors.is,
   -- raw bytes for a blob member (an image, a document): base64-encoded on the wire
   bytes = require("bedrock.api.shapes").bytes,
@@ -66,31 +74,21 @@ bedrock._VERSION = core._VERSION
 --- The error module (`bedrock.errors`): the error object's fields and the codes.
 bedrock.errors = errors
 
-bedrock.sigv4 = {
-  --- SigV4-sign a request: every header given is signed, plus `host` and `x-amz-date`.
-  -- Identical inputs give botocore's `SigV4Auth` signature.
-  -- @function sigv4.sign
-  -- @tparam table t `method`, `url` (the wire URL, path percent-encoded), `headers`, `body`,
-  -- `region`, `service`, `credentials` (`access_key_id`, `secret_access_key`, `session_token`),
-  -- `time` (seconds, default now), `payload_hash` (optional: instead of the body's SHA-256)
-  -- @treturn table the headers to add: `Authorization`, `X-Amz-Date`, `X-Amz-Security-Token`
-  -- @raise on a missing or malformed field
-  sign = function(t)
-    local added = core.sigv4_sign(t)
-    return added
-  end,
-  --- As `sigv4.sign`, and the steps: `canonical_request`, `string_to_sign`, `signature`.
-  -- @function sigv4.sign_debug
-  -- @tparam table t as for `sigv4.sign`
-  -- @treturn table the headers to add
-  -- @treturn table `{ canonical_request, string_to_sign, signature }`
-  sign_debug = function(t)
-    local copy = {}
-    for k, v in pairs(t) do copy[k] = v end
-    copy.debug = true
-    return core.sigv4_sign(copy)
-  end,
-}
+--- SigV4-sign a request: every header given is signed, plus `host` and `x-amz-date`.
+-- Identical inputs give botocore's `SigV4Auth` signature.
+-- @function sigv4.sign
+-- @tparam table t `method`, `url` (the wire URL, path percent-encoded), `headers`, `body`,
+-- `region`, `service`, `credentials` (`access_key_id`, `secret_access_key`, `session_token`),
+-- `time` (seconds, default now), `payload_hash` (optional: instead of the body's SHA-256)
+-- @treturn table the headers to add: `Authorization`, `X-Amz-Date`, `X-Amz-Security-Token`
+-- @raise on a missing or malformed field
+
+--- As `sigv4.sign`, and the steps: `canonical_request`, `string_to_sign`, `signature`.
+-- @function sigv4.sign_debug
+-- @tparam table t as for `sigv4.sign`
+-- @treturn table the headers to add
+-- @treturn table `{ canonical_request, string_to_sign, signature }`
+
 
 --- A new incremental decoder of `application/vnd.amazon.eventstream` bytes.
 -- @function eventstream.decoder
@@ -103,10 +101,9 @@ bedrock.sigv4 = {
 -- @tparam string payload
 -- @treturn string the frame's bytes
 -- @raise when a header cannot be encoded
-bedrock.eventstream = {
-  decoder = core.decoder,
-  encode = core.encode,
-}
+
+bedrock.sigv4 = require "bedrock.sigv4"
+bedrock.eventstream = require "bedrock.eventstream"
 
 --- A new conversation (`bedrock.conversation.new`): `bedrock.conversation{ model_id = ..., ... }`.
 -- The module (~45 KiB of Lua heap) is loaded on first use.

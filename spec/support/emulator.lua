@@ -59,7 +59,7 @@ end
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -159,7 +159,7 @@ function Emulator:call(method, path, body)
   parts[#parts + 1] = quote(self.url .. path)
   parts[#parts + 1] = "2>&1"
   local p = assert(io.popen(table.concat(parts, " ")))
-  local out = p:read("a")
+  local out = p:read("*a")
   local ok, _, code = p:close()
   if data_file then os.remove(data_file) end
   local resp, status = out:match("^(.*)\n(%d%d%d)$")
@@ -199,7 +199,7 @@ end
 -- out); it is closed by the next reset().
 function Emulator:unaccepting()
   local _, body = self:call("POST", "/__emulator/unaccepting")
-  return math.tointeger(cjson.decode(body).port)
+  return require("bedrock.compat").tointeger(cjson.decode(body).port)
 end
 
 --- Close the emulator's stdin and wait for it to exit. Idempotent.

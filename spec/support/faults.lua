@@ -110,9 +110,9 @@ F.modes = { make_mode("sync"), make_mode("async") }
 --- describe(mode.name, fn(mode)) for the sync and the async client; the
 -- emulator is reset before each test and the clients closed after it.
 -- The busted functions live in the spec file's environment: F.with(_ENV)
--- hands it over.
+-- hands it over (on 5.1 and LuaJIT, _ENV is nil: the caller's getfenv).
 function F.with(env)
-  F.env = env
+  F.env = env or (getfenv and getfenv(2))
   return F
 end
 

@@ -20,7 +20,7 @@ local function start(name, args)
   local h = { pipe = pipe, log = log }
   for _ = 1, 500 do
     local f = io.open(port_file)
-    local port = f and tonumber(f:read("a"):match("%d+"))
+    local port = f and tonumber(f:read("*a"):match("%d+"))
     if f then f:close() end
     if port then h.port = port; break end
     os.execute("sleep 0.02")

@@ -1,4 +1,4 @@
--- Run the client's credential/region/endpoint resolution in a child lua5.4
+-- Run the client's credential/region/endpoint resolution in a child Lua
 -- with exactly the given environment (spec/support/child.lua) and return
 -- what it found: { source, id, token, expiration, region, endpoint,
 -- max_retries, retry_mode, err, msg, str }. `pre` is Lua code run first

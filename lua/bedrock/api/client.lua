@@ -1,7 +1,9 @@
 --- BedrockClient and AsyncBedrockClient: the same operations over the same
 -- engine code, differing only in how they wait. A sync client owns an
 -- engine and pumps it until its request is ready; an async client waits by
--- yielding its task to the scheduler, which pumps the shared engine.
+-- yielding its task to the scheduler, which pumps the shared engine. Inside
+-- nginx both do their HTTP over cosockets and wait by yielding to nginx.
+-- bedrock.transport makes that choice (the client only sees a driver).
 --
 -- Made by `bedrock.client` and `bedrock.async_client`. Every call returns
 -- `body, meta` or `nil, err` (`bedrock.errors.Error`); streams and pagers are
@@ -9,11 +11,14 @@
 -- returns `nil, err`. An async client's calls yield inside `bedrock.run`.
 -- @module bedrock.api.client
 local core = require "bedrock.core"
+local compat = require "bedrock.compat"
 local cjson = require "cjson"
 local config = require "bedrock.config"
 local credcache = require "bedrock.auth.cache"
 local errors = require "bedrock.errors"
 local retry = require "bedrock.policy.retry"
+local transport = require "bedrock.transport"
+local curl_transport = require "bedrock.transport.curl"
 local scheduler = require "bedrock.transport.scheduler"
 local shapes = require "bedrock.api.shapes"
 local usage = require "bedrock.policy.usage"
@@ -29,38 +34,12 @@ local decode_json = reply.json
 local find = string.find
 local encode_json = cjson.encode
 
--- ------------------------------------------------------------------ drivers
+-- The driver (how requests are made and waited on: libcurl, or nginx's
+-- cosockets) comes from the one seam, bedrock.transport.
 
---- The pool limits of cfg as engine:limits takes them: a count, and whole
--- seconds (libcurl's CURLOPT_MAXAGE_CONN).
-local function pool_limits(cfg)
-  return cfg.max_pool_connections, math.max(1, math.ceil(cfg.idle_connection_timeout))
-end
+--- The pool limits of cfg as engine:limits takes them (bedrock.transport.curl).
+local pool_limits = curl_transport.pool_limits
 client.pool_limits = pool_limits
-
-local function sync_driver(cfg)
-  local engine = core.engine()
-  engine:limits(pool_limits(cfg))
-  return {
-    engine = function() return engine end,
-    -- one pump: returns once anything moved (or a second passed)
-    wait = function() engine:pump(1000) end,
-    -- move queued input on its way without waiting (a duplex session's send)
-    poke = function() engine:pump(0) end,
-    sleep = core.sleep,
-    close = function() engine:close() end,
-  }
-end
-
-local async_driver = {
-  engine = function()
-    scheduler.current_task("an async client call")
-    return scheduler.engine()
-  end,
-  wait = scheduler.wait_transfer,
-  sleep = scheduler.sleep,
-  close = function() end,  -- the shared engine outlives any one client
-}
 
 -- -------------------------------------------------------------- parameters
 
@@ -256,7 +235,7 @@ Client.__index = Client
 
 local function make(user_config, driver, kind)
   local cfg = config.build(user_config)
-  local self = setmetatable({ config = cfg, driver = driver, kind = kind,
+  local self = compat.setmetatable({ config = cfg, driver = driver, kind = kind,
     ledger = usage.new(cfg.budget, cfg.on_usage) }, Client)
   -- credentials are fetched per request through this cache (refresh ahead
   -- of expiry, single-flight across async tasks)
@@ -274,14 +253,14 @@ end
 -- @local
 function client.new(user_config)
   local self = make(user_config, nil, "BedrockClient")
-  self.driver = sync_driver(self.config)
+  self.driver = transport.sync_driver(self.config)
   return self
 end
 
 --- The async client of bedrock.async_client.
 -- @local
 function client.new_async(user_config)
-  local self = make(user_config, async_driver, "AsyncBedrockClient")
+  local self = make(user_config, transport.async_driver(), "AsyncBedrockClient")
   -- the shared engine's pool follows the open async clients; the last one
   -- closed releases its connections
   self.pool_token = {}

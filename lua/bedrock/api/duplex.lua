@@ -143,7 +143,7 @@ function Duplex:send(event)
   if pending >= SEND_HIGH_WATER then
     -- wait for room: libcurl takes the queue as HTTP/2 flow control allows
     while self.x == x and not self.err and x:state() == "running"
-        and x:send_pending() >= SEND_HIGH_WATER // 2 do
+        and x:send_pending() >= SEND_HIGH_WATER / 2 do
       driver.wait(x)
     end
   elseif driver.poke then

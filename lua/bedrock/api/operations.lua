@@ -12,6 +12,7 @@
 -- The methods themselves are documented with the client (`bedrock.api.client.Client`).
 -- @module bedrock.api.operations
 local cjson = require "cjson"
+local compat = require "bedrock.compat"
 local errors = require "bedrock.errors"
 local model = require "bedrock.api.model"
 local shapes = require "bedrock.api.shapes"
@@ -161,10 +162,10 @@ function operations.install(Client)
     local given = params[name]
     if given == nil then return nil end
     local v = given
-    if math.type(v) == "float" and v == math.floor(v) and v >= lo and v <= (hi or math.huge) then
-      v = math.tointeger(v)                   -- nil beyond the integers
+    if type(v) == "number" and v == math.floor(v) and v >= lo and v <= (hi or math.huge) then
+      v = compat.tointeger(v)                 -- nil beyond the integers
     end
-    if math.type(v) ~= "integer" or v < lo or (hi and v > hi) then
+    if not compat.isinteger(v) or v < lo or (hi and v > hi) then
       local want = hi and ("an integer from " .. lo .. " to " .. hi) or ("an integer of at least " .. lo)
       local got = type(given) == "string" and string.format("%q", given) or tostring(given)
       return nil, errors.new{ code = "InvalidParameter", path = name,

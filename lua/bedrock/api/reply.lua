@@ -9,7 +9,7 @@ local reply = {}
 
 reply.CODE = "ResponseParseError"
 
-local json_decode = require("bedrock.core").json_decode
+local json_decode = require("bedrock.codec").json_decode
 
 --- json(text) -> value; raises "invalid JSON: <why> at byte <n>" on bad
 -- JSON, as cjson.decode raises, for callers that pcall a decoder.

@@ -21,6 +21,7 @@
 -- marks raw bytes to encode; a table is JSON-encoded, then base64-encoded
 -- (count_tokens' invokeModel body).
 local core = require "bedrock.core"
+local compat = require "bedrock.compat"
 local cjson = require "cjson"
 local errors = require "bedrock.errors"
 local model = require "bedrock.api.model"
@@ -90,7 +91,7 @@ local function is_sequence(t)
   local n = #t
   local count = 0
   for k in pairs(t) do
-    if math.type(k) ~= "integer" or k < 1 or k > n then return false end
+    if not compat.isinteger(k) or k < 1 or k > n then return false end
     count = count + 1
   end
   return count == n
@@ -127,8 +128,8 @@ end
 local function uuid4()
   local b = {}
   for i = 1, 16 do b[i] = math.random(0, 255) end
-  b[7] = (b[7] & 0x0f) | 0x40
-  b[9] = (b[9] & 0x3f) | 0x80
+  b[7] = b[7] % 16 + 0x40      -- version 4
+  b[9] = b[9] % 64 + 0x80      -- variant 10
   local h = {}
   for i = 1, 16 do h[i] = string.format("%02x", b[i]) end
   local x = table.concat(h)
@@ -150,7 +151,7 @@ local function scalar(shape_name, v, path)
     if type(v) ~= "number" or not finite(v) or math.floor(v) ~= v then
       return fail(path, "must be an integer, got " .. describe(v))
     end
-    return math.tointeger(v) or v
+    return compat.tointeger(v) or v
   elseif t == "float" or t == "double" then
     if type(v) ~= "number" or not finite(v) then
       return fail(path, "must be a finite number, got " .. describe(v))
@@ -185,16 +186,15 @@ local function structure_json(shape_name, v, path, located)
       return fail(path == "" and "parameters" or path, "has a non-string key " .. tostring(k))
     end
     local row = ix.by[k]
-    if not row then
-      if located and located[k] ~= nil then goto continue end
+    if row then
+      if given[row[1]] ~= nil then
+        return fail(child(path, k), "is given twice (as " .. row[1] .. " and " .. row[2] .. ")")
+      end
+      given[row[1]] = val
+      keys[row[1]] = k
+    elseif not (located and located[k] ~= nil) then
       return fail(child(path, k), "is not a parameter of " .. shape_name)
     end
-    if given[row[1]] ~= nil then
-      return fail(child(path, k), "is given twice (as " .. row[1] .. " and " .. row[2] .. ")")
-    end
-    given[row[1]] = val
-    keys[row[1]] = k
-    ::continue::
   end
   for r in pairs(ix.required) do
     if given[r] == nil then
@@ -281,7 +281,7 @@ function to_json(shape_name, v, path)
     if val == nil then return nil, err end
     if t == "integer" or t == "long" then return string.format("%d", val) end
     if t == "float" or t == "double" then
-      if math.type(val) == "integer" then return string.format("%d", val) end
+      if compat.isinteger(val) then return string.format("%d", val) end
       local short = string.format("%.15g", val)
       if tonumber(short) == val then return short end
       return (string.format("%.17g", val))
@@ -305,7 +305,7 @@ local function check_length(shape_name, text, path)
   if not hi and not lo then return true end
   local n = #text
   if (not hi or n <= hi) and (not lo or n >= 4 * lo) then return true end
-  n = utf8.len(text) or n
+  n = compat.utf8_len(text) or n
   if hi and n > hi then
     return fail(path, "must be at most " .. hi .. " characters, got " .. n)
   end
@@ -320,7 +320,7 @@ local function text_of(shape_name, v, path)
   local val, err = scalar(shape_name, v, path)
   if val == nil then return nil, err end
   if type(val) == "boolean" then return val and "true" or "false" end
-  if math.type(val) == "integer" then return string.format("%d", val) end
+  if compat.isinteger(val) then return string.format("%d", val) end
   val = tostring(val)
   if val:find("[%z\r\n]") then return fail(path, "contains a CR, LF or NUL") end
   if type(v) == "string" then

@@ -13,6 +13,7 @@
 -- succeeded once the first event reaches the caller (or the stream ends
 -- cleanly without one).
 -- @module bedrock.api.stream
+local compat = require "bedrock.compat"
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
 
@@ -47,7 +48,7 @@ function stream.new(client, req, err, class, fields)
   local self = fields or {}
   self.client, self.req, self.attempts, self.delivered = client, req, 0, 0
   self.started, self.err = core.now(), err
-  setmetatable(self, class or Stream)
+  compat.setmetatable(self, class or Stream)   -- __gc on 5.1 and LuaJIT too
   self.deadline = client:_deadline(self.started)
   self.rstate = client.retry:begin()
   if not err then self:_open() end

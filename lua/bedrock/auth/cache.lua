@@ -6,9 +6,12 @@
 -- an error. Single-flight: in an async client a refresh runs as one
 -- scheduler task that every caller who needs it waits on, so 100 tasks
 -- needing fresh keys at once cause one STS or IMDS call, and none of them
--- signs with keys in the mandatory window.
+-- signs with keys in the mandatory window. Inside nginx the same holds for
+-- the requests of a worker (nginx_flight).
+local compat = require "bedrock.compat"
 local credentials = require "bedrock.auth.chain"
 local scheduler = require "bedrock.transport.scheduler"
+local transport = require "bedrock.transport"
 
 local credcache = {}
 
@@ -55,6 +58,23 @@ local function in_task()
   return (pcall(scheduler.current_task))
 end
 
+-- Inside nginx the requests a worker serves share its clients: the request
+-- that needs a refresh first runs it, the others wait for its result (each
+-- wait is an ngx.sleep, so the worker goes on serving).
+local function nginx_flight(self, c, mandatory)
+  local flight = { done = false }
+  function flight.wait()
+    while not flight.done do ngx.sleep(0.005) end
+    return flight.creds, flight.err
+  end
+  self.flight = flight
+  local ok, fresh, err = pcall(self.work, self, c, mandatory)
+  if not ok then fresh, err = nil, credentials.error(tostring(fresh)) end
+  flight.creds, flight.err, flight.done = fresh, err, true
+  if self.flight == flight then self.flight = nil end
+  return fresh, err
+end
+
 --- creds | nil, err
 function Cache:get()
   local c = self.creds
@@ -65,10 +85,13 @@ function Cache:get()
     return self.flight:wait()
   end
   local mandatory = not c or remaining(c, now) <= credcache.MANDATORY
-  if not in_task() then return self:work(c, mandatory) end
+  if not in_task() then
+    if transport.kind() == "ngx" then return nginx_flight(self, c, mandatory) end
+    return self:work(c, mandatory)
+  end
   local flight
   flight = scheduler.spawn(function()
-    local ok, fresh, err = pcall(self.work, self, c, mandatory)
+    local ok, fresh, err = compat.pcall(self.work, self, c, mandatory)   -- it may wait (HTTP, a process)
     if self.flight == flight then self.flight = nil end
     if not ok then return nil, credentials.error(tostring(fresh)) end
     return fresh, err

@@ -12,6 +12,7 @@
 --
 -- Temporary credentials carry `expiration` (Unix seconds) and `refresh`
 -- (a function(ctx) giving fresh ones); bedrock.auth.cache decides when.
+local compat = require "bedrock.compat"
 local errors = require "bedrock.errors"
 local profile = require "bedrock.config.profile"
 
@@ -46,10 +47,11 @@ end
 -- days from 1970-01-01 to y-m-d (proleptic Gregorian; Howard Hinnant's algorithm)
 local function days_from_civil(y, m, d)
   if m <= 2 then y = y - 1 end
-  local era = (y >= 0 and y or y - 399) // 400
+  local idiv = compat.idiv
+  local era = idiv(y >= 0 and y or y - 399, 400)
   local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  local doy = idiv(153 * (m + (m > 2 and -3 or 9)) + 2, 5) + d - 1
+  local doe = yoe * 365 + idiv(yoe, 4) - idiv(yoe, 100) + doy
   return era * 146097 + doe - 719468
 end
 

@@ -5,6 +5,7 @@
 -- AWS_ENDPOINT_URL, the profile's services section or endpoint_url, else
 -- the regional https://sts.{region}.amazonaws.com.
 local core = require "bedrock.core"
+local compat = require "bedrock.compat"
 local credentials = require "bedrock.auth.credentials"
 local endpoint = require "bedrock.config.endpoint"
 local errors = require "bedrock.errors"
@@ -25,7 +26,7 @@ function sts.xml_unescape(s)
   return (s:gsub("&(#?[xX]?)(%w+);", function(kind, name)
     if kind == "" then return entities[name] end
     local n = kind == "#" and tonumber(name) or tonumber(name, 16)
-    if n and n < 0x110000 then return utf8.char(n) end
+    if n and n < 0x110000 then return compat.utf8_char(n) end
   end))
 end
 

@@ -2,6 +2,7 @@
 -- way the AWS SDKs do, and never show a secret in tostring. The keys are those of
 -- `bedrock.client(config)` and `bedrock.async_client(config)`.
 -- @module bedrock.config
+local compat = require "bedrock.compat"
 local errors = require "bedrock.errors"
 local endpoint = require "bedrock.config.endpoint"
 local profile = require "bedrock.config.profile"
@@ -9,9 +10,9 @@ local profile = require "bedrock.config.profile"
 local config = {}
 
 local function is_string(v) return type(v) == "string" end
-local function is_nonneg_int(v) return math.type(v) == "integer" and v >= 0 end
+local function is_nonneg_int(v) return compat.isinteger(v) and v >= 0 end
 local function is_boolean(v) return type(v) == "boolean" end
-local function is_positive_int(v) return math.type(v) == "integer" and v >= 1 end
+local function is_positive_int(v) return compat.isinteger(v) and v >= 1 end
 local RETRY_MODES = { standard = true, adaptive = true, legacy = true }
 local function is_retry_mode(v) return RETRY_MODES[v] == true end
 local function is_positive_number(v) return type(v) == "number" and v > 0 and v == v and v ~= math.huge end
@@ -225,7 +226,7 @@ function config.build(user)
         from = "the profile's max_attempts"
       end
       if v then
-        attempts = math.tointeger(tonumber(v))
+        attempts = compat.tointeger(tonumber(v))
         if not attempts or attempts < 1 then
           fail(from .. " must be a positive integer, got '" .. v .. "'")
         end

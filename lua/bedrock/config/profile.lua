@@ -57,7 +57,7 @@ function profile.load(path)
     if errno == 2 then return {} end  -- ENOENT: not configured
     return nil, "cannot read " .. path .. ": " .. tostring(err)
   end
-  local text, rerr = f:read("a")
+  local text, rerr = f:read("*a")
   f:close()
   if not text then return nil, "cannot read " .. path .. ": " .. tostring(rerr) end
   return profile.parse(text)

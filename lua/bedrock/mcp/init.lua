@@ -19,6 +19,7 @@
 -- sampling, roots or elicitation). In an async client's task every wait
 -- yields, so other tasks run meanwhile, several calls may share a server.
 -- @module bedrock.mcp
+local compat = require "bedrock.compat"
 local cjson = require "cjson"
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
@@ -39,7 +40,7 @@ mcp.INVALID_PARAMS, mcp.INTERNAL_ERROR = -32602, -32603
 local Server = { __name = "bedrock.mcp.server" }
 Server.__index = Server
 
-local function int(v) return type(v) == "number" and math.tointeger(v) or nil end
+local function int(v) return type(v) == "number" and compat.tointeger(v) or nil end
 
 local function protocol_error(server, msg)
   return errors.new{ code = "McpProtocolError", message = server.name .. ": " .. msg }

@@ -15,6 +15,7 @@
 -- A client's ledger is `client.ledger`; `Client:usage` and `Client:reset_usage` are its
 -- snapshot and reset. `Ledger:*` are its methods.
 -- @module bedrock.policy.usage
+local compat = require "bedrock.compat"
 local errors = require "bedrock.errors"
 
 --- The config key `budget` (all keys optional).
@@ -92,7 +93,7 @@ local function count(v)
   if v == nil then return 0 end  -- an absent count, the usual cache fields
   v = tonumber(v)
   if not v or v ~= v or v < 0 or v == math.huge then return 0 end
-  return math.tointeger(v) or v
+  return compat.tointeger(v) or v
 end
 
 --- Cost of one call's tokens at prices p (per 1000 tokens); cache tokens at
@@ -200,7 +201,7 @@ end
 -- lua-cjson decodes every number as a float: counts become integers again
 local function int(v)
   if type(v) ~= "number" then return nil end
-  return math.tointeger(v) or v
+  return compat.tointeger(v) or v
 end
 
 --- Usage of a decoded Converse `usage` table (camelCase) in ledger names.
@@ -238,7 +239,7 @@ function usage.check_budget(b)
     local name = "budget." .. tostring(k)
     if not kind then return nil, "unknown config key '" .. name .. "'" end
     if kind == "integer" then
-      if math.type(v) ~= "integer" or v < 0 then
+      if not compat.isinteger(v) or v < 0 then
         return nil, "config key '" .. name .. "' must be a non-negative integer, got " .. type(v) .. " " .. tostring(v)
       end
       out[k] = v

@@ -17,7 +17,8 @@ local validate = {}
 
 local null = cjson.null
 local array_mt = cjson.array_mt
-local mtype, floor, huge = math.type, math.floor, math.huge
+local isinteger = require("bedrock.compat").isinteger
+local floor, huge = math.floor, math.huge
 local concat = table.concat
 
 -- ------------------------------------------------------------ model ids
@@ -124,7 +125,7 @@ local function show(v)
 end
 
 local function is_int(v)
-  if mtype(v) == "integer" then return true end
+  if isinteger(v) then return true end
   return v == v and v ~= huge and v ~= -huge and floor(v) == v
 end
 
@@ -164,30 +165,30 @@ local function check_object(node, v, st)
     end
   end
   st.n = depth
-  if not fault then goto rules end
-  -- fields in a fixed (sorted) order, so a body with several faults
-  -- always reports the same one
-  for i = 1, #order do
-    local k = order[i]
-    local x = v[k]
-    if x ~= nil and x ~= null then
-      st.n = depth + 1; st[depth + 1] = k
-      local msg = check(fields[k], x, st)
-      if msg then return msg end
+  if fault then
+    -- fields in a fixed (sorted) order, so a body with several faults
+    -- always reports the same one
+    for i = 1, #order do
+      local k = order[i]
+      local x = v[k]
+      if x ~= nil and x ~= null then
+        st.n = depth + 1; st[depth + 1] = k
+        local msg = check(fields[k], x, st)
+        if msg then return msg end
+      end
+    end
+    st.n = depth
+    if not open then
+      local unknown
+      for k in pairs(v) do
+        if fields[k] == nil and (unknown == nil or tostring(k) < tostring(unknown)) then unknown = k end
+      end
+      if unknown ~= nil then
+        st.n = depth + 1; st[depth + 1] = unknown
+        return "is not a known field here (known: " .. node.known .. ")"
+      end
     end
   end
-  st.n = depth
-  if not open then
-    local unknown
-    for k in pairs(v) do
-      if fields[k] == nil and (unknown == nil or tostring(k) < tostring(unknown)) then unknown = k end
-    end
-    if unknown ~= nil then
-      st.n = depth + 1; st[depth + 1] = unknown
-      return "is not a known field here (known: " .. node.known .. ")"
-    end
-  end
-  ::rules::
   if node.one_of then
     local found
     for _, k in ipairs(node.one_of) do
@@ -308,7 +309,7 @@ local function path_of(st)
   local parts = { "body" }
   for i = 1, st.n do
     local k = st[i]
-    if mtype(k) == "integer" then
+    if isinteger(k) then
       parts[#parts + 1] = "[" .. k .. "]"
     elseif type(k) == "string" and k:match("^[%a_][%w_]*$") then
       parts[#parts + 1] = "." .. k

@@ -9,6 +9,7 @@
 -- raises: an unknown tool, input that fails the tool's input_schema, a
 -- handler that raises or a timeout each become an is_error result whose
 -- text says what went wrong, and the model sees it.
+local compat = require "bedrock.compat"
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
 local scheduler = require "bedrock.transport.scheduler"
@@ -104,7 +105,7 @@ end
 -- A copy of the model's input (the step's, and the handler's own); JSON numbers without a fraction
 -- (lua-cjson decodes every number as a float) become integers.
 local function deep_copy(v)
-  if type(v) == "number" then return math.tointeger(v) or v end
+  if type(v) == "number" then return compat.tointeger(v) or v end
   if type(v) ~= "table" then return v end
   local out = {}
   for k, x in pairs(v) do out[k] = deep_copy(x) end
@@ -141,7 +142,7 @@ local function run_one(conv, use, ctx, on_tool)
     else
       local tctx = setmetatable({ id = use.id, name = use.name, timeout = ctx.timeout or tool.timeout },
         { __index = ctx })
-      local res = table.pack(pcall(tool.handler, deep_copy(input), tctx))
+      local res = compat.pack(pcall(tool.handler, deep_copy(input), tctx))
       if not res[1] then
         step.error = message_of(res[2])
       elseif type(res[3]) == "table" and res[3].is_error then
@@ -245,7 +246,7 @@ function loop.run(conv, client, opts)
     if not run_keys[k] then return nil, invalid("unknown run option '" .. tostring(k) .. "'") end
   end
   local max_turns = opts.max_turns or loop.MAX_TURNS
-  if math.type(max_turns) ~= "integer" or max_turns < 1 then
+  if not compat.isinteger(max_turns) or max_turns < 1 then
     return nil, invalid("run option 'max_turns' must be a positive integer")
   end
   if opts.timeout ~= nil and (type(opts.timeout) ~= "number" or opts.timeout <= 0) then

@@ -6,6 +6,7 @@
 -- minItems, maxItems, anyOf, oneOf, allOf, not. Others (pattern, format,
 -- $ref...) are not checked: the handler still sees what passed the rest.
 -- check(schema, value) -> true | nil, "input.path: what is wrong".
+local compat = require "bedrock.compat"
 local cjson = require "cjson"
 
 local schema = {}
@@ -18,7 +19,7 @@ local function is_array(v)
   if array_mt and getmetatable(v) == array_mt then return true end
   local n = 0
   for k in pairs(v) do
-    if math.type(k) ~= "integer" or k < 1 then return false end
+    if not compat.isinteger(k) or k < 1 then return false end
     n = n + 1
   end
   return n == #v and n > 0
@@ -127,7 +128,7 @@ function check(s, v, path)
       return nil, path .. ": must be < " .. s.exclusiveMaximum
     end
   elseif type(v) == "string" then
-    local n = utf8.len(v) or #v
+    local n = compat.utf8_len(v) or #v
     if type(s.minLength) == "number" and n < s.minLength then
       return nil, path .. ": must be at least " .. s.minLength .. " characters"
     end

@@ -1,11 +1,11 @@
 --- One small HTTP exchange for the credential providers (STS, IMDS, the
--- container endpoint, the SSO portal), over the project's one libcurl
--- engine. The caller's driver decides how to wait: a sync client pumps its
+-- container endpoint, the SSO portal), over the caller's transport (the
+-- libcurl engine, or nginx's cosockets inside nginx: bedrock.transport).
+-- The caller's driver decides how to wait: a sync client pumps its
 -- own engine; an async client yields its task to the scheduler, so other
 -- tasks keep running while the credentials are fetched.
-local core = require "bedrock.core"
 local errors = require "bedrock.errors"
-local scheduler = require "bedrock.transport.scheduler"
+local transport = require "bedrock.transport"
 
 local http = {}
 
@@ -13,22 +13,11 @@ local http = {}
 -- make the process hold more than this.
 http.MAX_BODY = 1024 * 1024
 
---- A driver for code that runs outside any client: inside a bedrock task
--- it waits through the scheduler, elsewhere it pumps a private engine.
+--- A driver for code that runs outside any client (bedrock.transport picks
+-- it: a bedrock task's scheduler, a private libcurl engine, or nginx's
+-- cosockets).
 function http.default_driver()
-  local ok = pcall(scheduler.current_task)
-  if ok then
-    return { engine = scheduler.engine, wait = scheduler.wait_transfer, sleep = scheduler.sleep }
-  end
-  local engine
-  return {
-    engine = function()
-      if not engine then engine = core.engine() end
-      return engine
-    end,
-    wait = function() engine:pump(1000) end,
-    sleep = core.sleep,
-  }
+  return transport.default_driver()
 end
 
 --- fetch(driver, { method, url, headers = { name = value }, body, timeout, direct })

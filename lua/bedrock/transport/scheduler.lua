@@ -2,10 +2,13 @@
 -- client. One thread, one libcurl multi engine: a task that waits on a
 -- transfer yields; the loop pumps the engine and resumes the tasks whose
 -- transfers moved, or whose timers fell due.
+local compat = require "bedrock.compat"
 local core = require "bedrock.core"
 local errors = require "bedrock.errors"
 
 local scheduler = {}
+
+local pack, unpack = compat.pack, compat.unpack
 
 local current        -- the loop state while bedrock.run is running
 local shared_engine  -- async clients' keep-alive pool, kept across runs
@@ -17,14 +20,28 @@ Task.__index = Task
 
 local function ready(S, t) S.ready[#S.ready + 1] = t end
 
+-- PUC-Rio Lua 5.1 cannot suspend a coroutine inside a for loop's iterator,
+-- a pcall or a metamethod (LuaJIT and 5.2+ can): say so instead of its
+-- "attempt to yield across metamethod/C-call boundary".
+local YIELD_LIMITED = _VERSION == "Lua 5.1" and not rawget(_G, "jit")
+
+local function task_error(err)
+  if YIELD_LIMITED and type(err) == "string" and err:find("attempt to yield across", 1, true) then
+    return errors.new{ code = "InvalidParameter", message = "an async call inside a for loop's iterator, "
+      .. "a pcall or a metamethod: PUC-Rio Lua 5.1 cannot suspend a task there (LuaJIT and Lua 5.2+ can; "
+      .. "on 5.1 read a stream with stream:next() in a while loop) (" .. err .. ")" }
+  end
+  return err
+end
+
 local function finish(S, t, ok, ...)
   t.done = true
   S.alive = S.alive - 1
   S.by_co[t.co] = nil
   if ok then
-    t.results = table.pack(...)
+    t.results = pack(...)
   else
-    t.err = (...)
+    t.err = task_error((...))
     S.failed[#S.failed + 1] = t
   end
   for _, j in ipairs(t.joiners) do ready(S, j) end
@@ -35,10 +52,10 @@ local function resume(S, t)
   local co = t.co
   local prev = S.running
   S.running = t
-  local res = table.pack(coroutine.resume(co))
+  local res = pack(coroutine.resume(co))
   S.running = prev
   if coroutine.status(co) == "dead" then
-    finish(S, t, table.unpack(res, 1, res.n))
+    finish(S, t, unpack(res, 1, res.n))
   elseif res[2] ~= YIELD then
     -- user code yielded across our task (a coroutine.wrap iterator that
     -- called the async client, say): it cannot be resumed meaningfully
@@ -48,9 +65,9 @@ local function resume(S, t)
 end
 
 local function new_task(S, fn, ...)
-  local args = table.pack(...)
+  local args = pack(...)
   local t = setmetatable({ joiners = {}, done = false }, Task)
-  t.co = coroutine.create(function() return fn(table.unpack(args, 1, args.n)) end)
+  t.co = coroutine.create(function() return fn(unpack(args, 1, args.n)) end)
   S.by_co[t.co] = t
   S.alive = S.alive + 1
   ready(S, t)
@@ -59,7 +76,7 @@ end
 
 --- The task running now, or raise: async calls need bedrock.run.
 function scheduler.current_task(what)
-  local co = coroutine.running()
+  local co = compat.running()
   local t = current and current.by_co[co]
   if not t then
     error(errors.new{ code = "InvalidParameter", message = (what or "an async call")
@@ -70,7 +87,7 @@ end
 
 --- Whether the caller runs as a task of bedrock.run (and so may yield).
 function scheduler.in_task()
-  local co = coroutine.running()
+  local co = compat.running()
   return current ~= nil and current.by_co[co] ~= nil
 end
 
@@ -163,7 +180,7 @@ function Task:wait()
     coroutine.yield(YIELD)
   end
   if self.err ~= nil then error(self.err, 0) end
-  return table.unpack(self.results, 1, self.results.n)
+  return unpack(self.results, 1, self.results.n)
 end
 
 --- Whether the task has ended (returned or raised).
@@ -240,7 +257,7 @@ function scheduler.run(fn, ...)
   for _, t in ipairs(S.failed) do
     if not t.joined and t ~= main then error(t.err, 0) end
   end
-  return table.unpack(main.results, 1, main.results.n)
+  return unpack(main.results, 1, main.results.n)
 end
 
 return scheduler

@@ -6,6 +6,7 @@
 -- show: it is a clear error. A cycle of source profiles is an error; a
 -- profile naming itself as source_profile uses its own static keys, as in
 -- botocore.
+local compat = require "bedrock.compat"
 local credentials = require "bedrock.auth.credentials"
 local sts = require "bedrock.auth.sts"
 
@@ -71,7 +72,7 @@ assume = function(ctx, files, name, visited)
   end
   local duration
   if p.duration_seconds then
-    duration = math.tointeger(tonumber(p.duration_seconds))
+    duration = compat.tointeger(tonumber(p.duration_seconds))
   end
   local source, err
   if csrc then

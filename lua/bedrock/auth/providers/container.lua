@@ -47,7 +47,7 @@ local function auth_token()
   if path then
     local f, err = io.open(path, "rb")
     if not f then return nil, credentials.error("cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: " .. tostring(err)) end
-    token = f:read("a") or ""
+    token = f:read("*a") or ""
     f:close()
   else
     token = credentials.nonempty(os.getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN"))

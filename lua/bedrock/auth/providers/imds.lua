@@ -10,6 +10,7 @@
 -- once; a token endpoint answering 403, 404 or 405 means IMDSv1, which is
 -- used unless AWS_EC2_METADATA_V1_DISABLED is true.
 local cjson = require "cjson"
+local compat = require "bedrock.compat"
 local credentials = require "bedrock.auth.credentials"
 local endpoint = require "bedrock.config.endpoint"
 local http = require "bedrock.transport.http"
@@ -32,7 +33,7 @@ local function settings(ctx)
   return {
     base = base:gsub("/+$", ""),
     timeout = tonumber(get("AWS_METADATA_SERVICE_TIMEOUT", "metadata_service_timeout")) or 1,
-    attempts = math.tointeger(tonumber(get("AWS_METADATA_SERVICE_NUM_ATTEMPTS", "metadata_service_num_attempts"))) or 2,
+    attempts = compat.tointeger(tonumber(get("AWS_METADATA_SERVICE_NUM_ATTEMPTS", "metadata_service_num_attempts"))) or 2,
     v1_disabled = endpoint.boolean(get("AWS_EC2_METADATA_V1_DISABLED", "ec2_metadata_v1_disabled")),
   }
 end

@@ -14,13 +14,15 @@ local provider = { name = "process", timeout = 60 }
 local scheduler = require "bedrock.transport.scheduler"
 
 --- Run command through /bin/sh; stdout, or nil, err. driver: the client's
--- (an async one yields while the command runs).
+-- (an async one, or one inside nginx, yields while the command runs).
 local function run(command, where, driver)
   local p, perr = core.spawn_shell(command)
   if not p then
     return nil, credentials.error("cannot start credential_process of " .. where .. ": " .. tostring(perr))
   end
-  local async = driver and driver.sleep == scheduler.sleep and scheduler.in_task()
+  -- an async task, or a request inside nginx (a driver that yields): poll
+  -- between short sleeps, so other work goes on while the command runs
+  local async = driver and ((driver.sleep == scheduler.sleep and scheduler.in_task()) or driver.yields)
   local deadline = core.now() + provider.timeout
   local state, how, status = p:poll(0)
   while state == "running" do
@@ -39,6 +41,11 @@ local function run(command, where, driver)
   local out, stderr, cut = p:output()
   p:close()
   stderr = stderr:gsub("%s+$", "")
+  if how == "exit" and status == -1 then
+    -- someone else reaped it: nginx's workers reap every child on SIGCHLD
+    return nil, credentials.error("credential_process of " .. where .. ": its exit status is unknown"
+      .. " (the host process reaped it, as nginx does with its workers' children), so its output is not used")
+  end
   if how ~= "exit" or status ~= 0 then
     if #stderr > 1000 then stderr = stderr:sub(1, 1000) .. "..." end
     return nil, credentials.error("credential_process of " .. where .. " failed (" .. tostring(how)

@@ -13,7 +13,7 @@ local credentials = require "bedrock.auth.credentials"
 local endpoint = require "bedrock.config.endpoint"
 local http = require "bedrock.transport.http"
 local profile = require "bedrock.config.profile"
-local sha1 = require "bedrock.auth.sha1"
+local sha1_hex = require("bedrock.codec").sha1_hex
 
 local provider = { name = "sso", timeout = 10 }
 
@@ -23,7 +23,7 @@ end
 
 function provider.cache_path(start_url, session_name)
   local home = os.getenv("HOME") or ""
-  return home .. "/.aws/sso/cache/" .. sha1.hex(session_name or start_url) .. ".json"
+  return home .. "/.aws/sso/cache/" .. sha1_hex(session_name or start_url) .. ".json"
 end
 
 local function login_hint(cfg)
@@ -38,7 +38,7 @@ local function load_token(cfg)
     return nil, credentials.error("no SSO token for " .. (cfg.sso_session and ("sso-session '" .. cfg.sso_session .. "'")
       or cfg.sso_start_url) .. " in " .. path .. ": " .. login_hint(cfg))
   end
-  local text = f:read("a") or ""
+  local text = f:read("*a") or ""
   f:close()
   local ok, doc = pcall(cjson.decode, text)
   if not ok or type(doc) ~= "table" or type(doc.accessToken) ~= "string" then
@@ -77,7 +77,7 @@ local function fetch(ctx, cfg)
   end
   local rc = ok and type(doc) == "table" and doc.roleCredentials
   if type(rc) ~= "table" or not credentials.nonempty(rc.accessKeyId) or not credentials.nonempty(rc.secretAccessKey)
-      or not credentials.nonempty(rc.sessionToken) or math.type(rc.expiration) == nil then
+      or not credentials.nonempty(rc.sessionToken) or type(rc.expiration) ~= "number" then
     return nil, credentials.error("SSO GetRoleCredentials answered without complete roleCredentials")
   end
   local creds = credentials.new(rc.accessKeyId, rc.secretAccessKey, rc.sessionToken, provider.name,

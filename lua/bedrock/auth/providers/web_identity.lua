@@ -17,7 +17,7 @@ local ENV = {
 local function read_token(path)
   local f, err = io.open(path, "rb")
   if not f then return nil, credentials.error("cannot read the web identity token file: " .. tostring(err)) end
-  local token = f:read("a")
+  local token = f:read("*a")
   f:close()
   token = token and token:gsub("%s+$", "")
   if not token or token == "" then
