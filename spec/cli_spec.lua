@@ -2,6 +2,7 @@
 -- emulator: every verb, --json, exit statuses, the configuration it shares
 -- with the library, chat through a pseudo-terminal (spec/support/pty_drive.py)
 -- with Ctrl-C, and `bedrock emulator` answering an invoke.
+local child = require "spec.support.child"
 local cjson = require "cjson"
 local emulator = require "spec.support.emulator"
 
@@ -66,7 +67,7 @@ local function run(args, opts)
   write_file(inp, opts.stdin or "")
   local cmd = string.format("cd %s && %s %s %s < %s > %s 2> %s", quote(opts.cwd or "/"), env_prefix(opts.env),
     quote(BEDROCK), table.concat(qargs, " "), quote(inp), quote(out), quote(err))
-  local ok, how, code = os.execute(cmd)
+  local ok, how, code = child.execute(cmd)
   local status = ok and 0 or (how == "exit" and code or 128 + code)
   return status, read_file(out), read_file(err)
 end
@@ -102,7 +103,7 @@ describe("bedrock command", function()
     emu = emulator.start()
     home = os.tmpname()
     os.remove(home)
-    assert(os.execute("mkdir -p " .. quote(home)))
+    assert(child.execute("mkdir -p " .. quote(home)))
   end)
   teardown(function()
     if emu then emu:stop() end
@@ -478,7 +479,7 @@ describe("bedrock command", function()
     local script = tmpname()
     write_file(script, "set -e\nexport PATH=" .. quote(ROOT .. "/bin") .. ":$PATH\n" .. block)
     local out = tmpname()
-    local ok = os.execute(string.format("cd / && env -i PATH=%s HOME=%s bash %s > %s 2>&1 < /dev/null",
+    local ok = child.execute(string.format("cd / && env -i PATH=%s HOME=%s bash %s > %s 2>&1 < /dev/null",
       quote(os.getenv("PATH")), quote(home), quote(script), quote(out)))
     local printed = read_file(out)
     assert.is_true(ok, printed)

@@ -13,6 +13,19 @@ local function shell_quote(s)
 end
 child.quote = shell_quote
 
+--- os.execute as 5.2+ answers it, on every Lua: true | nil, "exit" | "signal", code
+-- (5.1 and LuaJIT return system()'s raw wait status)
+function child.execute(cmd)
+  local a, b, c = os.execute(cmd)
+  if type(a) ~= "number" then return a, b, c end
+  if a % 256 == 0 then
+    local code = math.floor(a / 256)
+    if code == 0 then return true, "exit", 0 end
+    return nil, "exit", code
+  end
+  return nil, "signal", a % 128
+end
+
 -- Under `make test-asan` the child Lua runs with the sanitizer preload, as
 -- this process does; the commands it starts do not (curl and pgrep hang
 -- under it).
