@@ -2,7 +2,7 @@
 -- bedrock.client(config) and bedrock.async_client(config) make clients;
 -- bedrock.run / bedrock.spawn drive async tasks; bedrock.sigv4 and
 -- bedrock.eventstream are the sans-I/O pieces. See README.md.
-local core = require "bedrock.core"
+local core = require("bedrock.compat").native("bedrock.core")
 local client = require "bedrock.api.client"
 local errors = require "bedrock.errors"
 local scheduler = require "bedrock.transport.scheduler"
