@@ -114,6 +114,25 @@ describe("Lua versions", function()
     assert.are.same({ "keys", "keys", "process" }, r.order)
   end)
 
+  it("names a C module built for another Lua instead of leaving the linker's undefined symbol", function()
+    -- an object that needs a Lua API function this Lua lacks, as another
+    -- version's build does (lua_newuserdatauv in 5.3, lua_setfenv in 5.4...)
+    local dir = child.tmpdir()
+    os.execute("mkdir -p " .. child.quote(dir .. "/bedrock") .. " && printf '%s' "
+      .. child.quote("void lua_api_of_another_version(void);\n"
+        .. "int luaopen_bedrock_codec(void) { lua_api_of_another_version(); return 0; }\n")
+      .. " | gcc -shared -fPIC -x c - -o " .. child.quote(dir .. "/bedrock/codec.so"))
+    local cjson_dir = assert(module_file("cjson")):match("^(.*)/cjson%.so$")
+    local doc = child.run({ LUA_CPATH = dir .. "/?.so;" .. cjson_dir .. "/?.so" }, [[
+      local ok, err = pcall(require, "bedrock.sigv4")
+      print(cjson.encode{ ok = ok, err = tostring(err) })
+    ]])
+    child.rmdir(dir)
+    assert.is_false(doc.ok)
+    assert.matches("bedrock.codec was built for another Lua than " .. (LUAJIT and "LuaJIT" or _VERSION), doc.err, 1, true)
+    assert.matches("undefined symbol: lua_api_of_another_version", doc.err, 1, true)
+  end)
+
   it("takes an integral float as an integer on 5.1 and LuaJIT (one number type), not on 5.3+", function()
     local ok, err = pcall(bedrock.client, emu:config{ max_retries = 2.0 })
     if _VERSION == "Lua 5.1" then

@@ -96,6 +96,20 @@ else
   compat.running = coroutine.running
 end
 
+--- require one of our C modules, saying plainly when the object found was
+-- built for another Lua (the dynamic linker only says "undefined symbol")
+function compat.native(name)
+  local ok, mod = pcall(require, name)
+  if ok then return mod end
+  local msg = tostring(mod)
+  if msg:find("undefined symbol: lua", 1, true) then
+    local this = rawget(_G, "jit") and "LuaJIT" or _VERSION
+    error(name .. " was built for another Lua than " .. this .. ": build it for this one (make LUA_VERSION=..., "
+      .. "or luarocks --lua-version ...) or fix package.cpath\n" .. msg, 0)
+  end
+  error(mod, 0)
+end
+
 --- setmetatable, with the metatable's __gc honoured for a table on 5.1 and
 -- LuaJIT too (they run __gc for userdata only): a userdata sentinel that
 -- only the table holds calls __gc(t) when the table is collected.

@@ -4,7 +4,7 @@
 -- bedrock.eventstream are the sans-I/O pieces. README.md is the guide; this
 -- is the reference.
 -- @module bedrock
-local core = require "bedrock.core"
+local core = require("bedrock.compat").native("bedrock.core")
 local client = require "bedrock.api.client"
 local errors = require "bedrock.errors"
 local scheduler = require "bedrock.transport.scheduler"

@@ -1,7 +1,7 @@
 --- bedrock.sigv4: AWS Signature Version 4 for hosts that do their own I/O
 -- (an nginx worker, a test). Loads bedrock.codec only: no client, no
 -- credential chain, no libcurl.
-local codec = require "bedrock.codec"
+local codec = require("bedrock.compat").native("bedrock.codec")
 
 local sigv4 = {}
 
