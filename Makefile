@@ -106,7 +106,7 @@ deps:
 	@$(PYTHON) -c 'import moto.server, boto3' 2>/dev/null || \
 	  { echo "python3 needs moto and boto3 (moto.server, boto3) for the credential specs"; exit 1; }
 
-build/test_%: test/test_%.c src/%.c src/%.h
+build/test_%: test/test_%.c test/check.h src/%.c src/%.h
 	@mkdir -p build
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -g $(WARN) -Isrc -Itest -o $@ $< src/$*.c -lcrypto -lz -ldeflate
 

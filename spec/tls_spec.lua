@@ -203,39 +203,11 @@ describe("endpoints", function()
   end)
 end)
 
--- A helper process (spec/support/proxy.py) on a pipe, like the emulator.
-local function start_helper(args)
-  local base = os.tmpname()
-  local port_file, log = base .. ".port", base .. ".log"
-  local script = emulator.script:gsub("emulator%.py$", "proxy.py")
-  local pipe = assert(io.popen(("env -u LD_PRELOAD python3 %s --port-file %s --log %s --exit-on-stdin-eof %s")
-    :format(quote(script), quote(port_file), quote(log), args or ""), "w"))
-  local h = { pipe = pipe, log = log }
-  for _ = 1, 500 do
-    local f = io.open(port_file)
-    local port = f and tonumber(f:read("*a"):match("%d+"))
-    if f then f:close() end
-    if port then h.port = port; break end
-    os.execute("sleep 0.02")
-  end
-  assert(h.port, "proxy.py did not start")
-  function h.lines()
-    local out, f = {}, io.open(log)
-    if f then for l in f:lines() do out[#out + 1] = l end f:close() end
-    return out
-  end
-  function h.stop()
-    pipe:write("quit\n"); pipe:flush(); pipe:close()
-    os.remove(port_file); os.remove(log); os.remove(base)
-  end
-  return h
-end
-
 describe("proxies", function()
   local emu, proxy
   setup(function()
     emu = emulator.shared()
-    proxy = start_helper()
+    proxy = require("spec.support.proxy").start()
   end)
   teardown(function() if proxy then proxy.stop() end end)
   before_each(function() emu:reset() end)
@@ -286,7 +258,7 @@ describe("redirects", function()
   it("are never followed: a 307 to http:// is an error, and nothing reaches the target", function()
     local emu = emulator.shared()
     emu:reset()
-    local redirector = start_helper("--redirect " .. quote(emu.url))
+    local redirector = require("spec.support.proxy").start("--redirect " .. quote(emu.url))
     local c = bedrock.client(config("http://127.0.0.1:" .. redirector.port, { max_retries = 0 }))
     local body, err = c:invoke_model{ model_id = CLAUDE, body = BODY }
     c:close()

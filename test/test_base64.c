@@ -15,23 +15,7 @@
 
 #include "base64.h"
 
-static int passed;
-static int failed;
-
-static void check(int ok, const char *fmt, ...)
-{
-  va_list ap;
-  if(ok) {
-    passed++;
-    return;
-  }
-  failed++;
-  printf("FAIL: ");
-  va_start(ap, fmt);
-  vprintf(fmt, ap);
-  va_end(ap);
-  printf("\n");
-}
+#include "check.h"
 
 static int in_alphabet(unsigned c)
 {

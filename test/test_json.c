@@ -16,23 +16,7 @@
 #include "json.h"
 #include "json_canon.h"
 
-static int passed;
-static int failed;
-
-static void check(int ok, const char *fmt, ...)
-{
-  va_list ap;
-  if(ok) {
-    passed++;
-    return;
-  }
-  failed++;
-  printf("FAIL: ");
-  va_start(ap, fmt);
-  vprintf(fmt, ap);
-  va_end(ap);
-  printf("\n");
-}
+#include "check.h"
 
 static struct canon C;
 
