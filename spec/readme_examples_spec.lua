@@ -1,7 +1,7 @@
 -- Every ```lua block of the README runs as it is written, against the emulator. Blocks
 -- that name the emulator's URL run in this process with only that URL replaced; blocks
 -- written for AWS (a region, no endpoint, credentials from the environment) run as a user
--- would run them: in a child lua5.4 whose environment points them at the emulator
+-- would run them: in a child Lua (the interpreter running the suite) whose environment points them at the emulator
 -- (AWS_ENDPOINT_URL and the emulator's keys, an empty HOME). The last test checks that
 -- the sections below hold every lua block of the README.
 local compat = require "bedrock.compat"
@@ -65,7 +65,7 @@ local function absolute(path)
   end))
 end
 
--- run code in a child lua5.4 with the environment a user would give to reach the emulator
+-- run code in a child Lua with the environment a user would give to reach the emulator
 local function run_as_user(emu, code)
   local home = child.tmpdir()
   local script = home .. "/example.lua"
@@ -78,7 +78,7 @@ local function run_as_user(emu, code)
   }
   local parts = { "cd", child.quote(home), "&& env -i" }
   for k, v in pairs(env) do parts[#parts + 1] = k .. "=" .. child.quote(v) end
-  parts[#parts + 1] = "lua5.4 example.lua 2>&1"
+  parts[#parts + 1] = child.lua .. " example.lua 2>&1"
   local p = assert(io.popen(table.concat(parts, " ")))
   local out = p:read("*a")
   local ok = p:close()
