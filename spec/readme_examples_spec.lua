@@ -123,7 +123,7 @@ describe("README examples", function()
       "/model/anthropic.claude-3-sonnet-20240229-v1%3A0/invoke-with-response-stream" }, paths())
   end)
 
-  it("runs the Async example: three streams at once", function()
+  it("runs the async example: three streams at once (a for loop in a task: not on PUC 5.1)", function()
     local blocks = examples("### Async", "### Bidirectional streams")
     assert.are.equal(1, #blocks)
     local out = run_as_user(emu, blocks[1])

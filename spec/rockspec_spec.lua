@@ -1,8 +1,12 @@
 -- The rockspecs tell the truth: every Lua file under lua/ is a module of both (and nothing
 -- else is), at the path its name says, and the release rockspec builds as the scm one does.
+-- a rockspec's fields, read in a table of their own (never the globals: a rockspec sets
+-- `package`); 5.1 and LuaJIT take the environment with setfenv
 local function load_rockspec(path)
   local env = {}
-  assert(loadfile(path, "t", env))()
+  local chunk = assert(loadfile(path, "t", env))
+  if setfenv then setfenv(chunk, env) end
+  chunk()
   return env
 end
 
