@@ -17,7 +17,7 @@ end
 
 local function read(path)
   local f = assert(io.open(path, "rb"), path)
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end

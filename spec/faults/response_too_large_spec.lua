@@ -12,7 +12,7 @@ local MiB = 1024 * 1024
 
 local function rss_kib()
   local f = assert(io.open("/proc/self/status"))
-  local kib = tonumber(f:read("a"):match("VmRSS:%s*(%d+)"))
+  local kib = tonumber(f:read("*a"):match("VmRSS:%s*(%d+)"))
   f:close()
   return kib
 end
