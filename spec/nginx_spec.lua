@@ -217,7 +217,7 @@ local function by_model(log, model)
   return out
 end
 
-describe("inside nginx (lua-nginx-module, cosockets)", function()
+describe("inside nginx #nginx (lua-nginx-module, cosockets)", function()
   local emu, tls_emu, srv, pki, fake
 
   setup(function()
@@ -520,7 +520,7 @@ describe("inside nginx (lua-nginx-module, cosockets)", function()
 
   it("verifies TLS: an untrusted certificate is a TLSError, a trusted one works", function()
     local status, body = srv:get("/tls-untrusted")
-    assert.are.equal(502, status, body)
+    assert.are.equal(502, status, body .. "\n" .. srv:error_log():sub(-3000))
     local doc = cjson.decode(body)
     assert.are.equal("TLSError", doc.code)
     assert.matches("TLS certificate verification failed", doc.message, 1, true)

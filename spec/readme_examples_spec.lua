@@ -75,6 +75,9 @@ local function run_as_user(emu, code)
     AWS_ENDPOINT_URL = emu.url, AWS_EC2_METADATA_DISABLED = "true",
     AWS_ACCESS_KEY_ID = emulator.credentials.access_key_id,
     AWS_SECRET_ACCESS_KEY = emulator.credentials.secret_access_key,
+    -- under `make test-asan` the child loads the sanitized modules, so it needs the runtime too
+    LD_PRELOAD = os.getenv("LD_PRELOAD"), ASAN_OPTIONS = os.getenv("ASAN_OPTIONS"),
+    UBSAN_OPTIONS = os.getenv("UBSAN_OPTIONS"),
   }
   local parts = { "cd", child.quote(home), "&& env -i" }
   for k, v in pairs(env) do parts[#parts + 1] = k .. "=" .. child.quote(v) end
@@ -219,7 +222,7 @@ describe("README examples", function()
     assert.matches("maxResults=2", lists[2].query)
   end)
 
-  it("runs the nginx.conf and handler of 'Inside nginx / OpenResty' in Debian's nginx", function()
+  it("runs the nginx.conf and handler of 'Inside nginx / OpenResty' in Debian's nginx #nginx", function()
     local nginx = require "spec.support.nginx"
     local cjson = require "cjson"
     local f = assert(io.open("README.md", "rb"))
