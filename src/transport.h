@@ -1,11 +1,12 @@
 /*
-** transport.h: one libcurl multi engine for every request.
+** transport.h: one engine for every request.
 **
-** An engine owns a libcurl multi handle and with it a keep-alive connection
-** pool. A transfer is one HTTP request on an engine. Nothing here calls Lua:
-** libcurl callbacks only fill C buffers and the event-stream decoder, and the
-** caller (the Lua binding) drives the engine with xfer_engine_pump and reads
-** results between pumps.
+** An engine owns keep-alive connection pools: our own HTTP/1.1 client's
+** (http1.c), and libcurl's once a request needs it (see xfer_wants_libcurl;
+** xfer.h has the inside). A transfer is one HTTP request on an engine.
+** Nothing here calls Lua: the backends only fill C buffers and the
+** event-stream decoder, and the caller (the Lua binding) drives the engine
+** with xfer_engine_pump and reads results between pumps.
 **
 ** Streaming transfers decode application/vnd.amazon.eventstream as bytes
 ** arrive. Validated frames queue in the transfer until the caller takes them
@@ -94,6 +95,19 @@ struct xfer_options {
                                   ** transfer before the body is read, and so does
                                   ** passing it while reading; 0: XFER_MAX_BODY */
 };
+
+/* Which backend carries a request: our own HTTP/1.1 client, or libcurl
+** (bedrock.curl) for a duplex session (HTTP/2) and for a request the
+** environment sends through a proxy (http_proxy, https_proxy, all_proxy:
+** libcurl then applies them and no_proxy as curl users know). 1: libcurl. */
+int xfer_wants_libcurl(const struct xfer_options *o);
+
+/* Attach bedrock.curl's backend (a struct xfer_backend, passed as an opaque
+** pointer across the module boundary) to an engine: 0, or -1 with a
+** message (built from other sources, out of memory). Idempotent. */
+int xfer_engine_attach_libcurl(struct xfer_engine *e, const void *backend,
+                               char *err, size_t errlen);
+int xfer_engine_has_libcurl(const struct xfer_engine *e);
 
 /* Engines. NULL on out of memory. Freeing an engine aborts and detaches its
 ** transfers; they may still be freed afterwards. */
