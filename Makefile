@@ -110,11 +110,12 @@ build/test_%: test/test_%.c test/check.h src/%.c src/%.h
 	@mkdir -p build
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -g $(WARN) -Isrc -Itest -o $@ $< src/$*.c -lcrypto -lz -ldeflate
 
-test-c: build/test_sigv4 build/test_eventstream build/test_json build/test_base64
+test-c: build/test_sigv4 build/test_eventstream build/test_json build/test_base64 build/test_http1_parse
 	build/test_sigv4 $(TESTDATA)
 	build/test_eventstream $(TESTDATA)
 	build/test_json
 	build/test_base64
+	build/test_http1_parse
 
 # $(PYTHON): botocore there signs and decodes independently of the emulator
 test-emulator:
@@ -138,11 +139,12 @@ test-asan: deps all asan
 # closes the Lua state on exit, so every userdata's __gc has run by then;
 # what libcurl and OpenSSL keep for the process is "still reachable").
 VALGRIND := valgrind -q --leak-check=full --error-exitcode=1
-valgrind: deps all build/test_sigv4 build/test_eventstream build/test_json build/test_base64
+valgrind: deps all build/test_sigv4 build/test_eventstream build/test_json build/test_base64 build/test_http1_parse
 	$(VALGRIND) --errors-for-leak-kinds=all build/test_sigv4 $(TESTDATA)
 	$(VALGRIND) --errors-for-leak-kinds=all build/test_eventstream $(TESTDATA)
 	$(VALGRIND) --errors-for-leak-kinds=all build/test_json
 	$(VALGRIND) --errors-for-leak-kinds=all build/test_base64
+	$(VALGRIND) --errors-for-leak-kinds=all build/test_http1_parse
 	$(VALGRIND) --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	  $(BUSTED) --exclude-tags=soak,nginx
 
