@@ -30,12 +30,12 @@ EMU_PYTHON  ?= $(firstword $(wildcard /usr/bin/python3) python3)
 NPM         ?= npm
 NPM_DIR     := spec/support/npm
 
-PKGS        := $(LUA_PC) libcurl libcrypto libdeflate zlib
+PKGS        := $(LUA_PC) libcurl libssl libcrypto libdeflate zlib
 WARN        := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS      ?= -O2 -g
 ALL_CFLAGS  := -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC -fvisibility=hidden \
                $(WARN) $(CFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-LIBS        := $(shell $(PKG_CONFIG) --libs libcurl libcrypto libdeflate 2>/dev/null)
+LIBS        := $(shell $(PKG_CONFIG) --libs libssl libcrypto libdeflate 2>/dev/null) -pthread
 CODEC_LIBS  := $(shell $(PKG_CONFIG) --libs libcrypto libdeflate 2>/dev/null)
 LIBFLAG     ?= -shared
 
@@ -43,7 +43,8 @@ LIBFLAG     ?= -shared
 # The pure C pieces both need (the event-stream decoder, JSON, base64) go into each.
 SHARED_SRC  := src/eventstream.c src/json.c src/base64.c src/ljson.c src/lutil.c
 CODEC_SRC   := src/sigv4.c $(SHARED_SRC) src/lcodec.c
-CORE_SRC    := $(SHARED_SRC) src/transport.c src/spawn.c src/sigint.c src/lbedrock.c
+CORE_SRC    := $(SHARED_SRC) src/xfer.c src/engine.c src/http1.c src/http1_parse.c src/tls.c src/resolve.c \
+               src/spawn.c src/sigint.c src/lbedrock.c
 CORE_HDR    := $(wildcard src/*.h)
 MODULES     := $(BUILD)/bedrock/codec.so $(BUILD)/bedrock/core.so
 
