@@ -3,9 +3,9 @@
 -- memory", retried four times. Path, header and query members are now
 -- checked against the service model's lengths before sending (model ids and
 -- ARNs: at most 2048 characters) as InvalidParameter naming the member; and
--- a request libcurl cannot build (a header past its 1 MiB buffer, which the
--- model does not bound) is InvalidParameter too, never retried: a repeat
--- cannot fix it.
+-- a request the client cannot build (a head past 1 MiB, libcurl's buffer
+-- and ours, which the model does not bound) is InvalidParameter too, never
+-- retried: a repeat cannot fix it.
 local F = require("spec.support.faults").with(_ENV)
 
 describe("fault: oversized request members", function()
@@ -66,13 +66,13 @@ describe("fault: oversized request members", function()
       end)
     end)
 
-    it("a header libcurl cannot fit (1 MiB content_type, unbounded in the model) is InvalidParameter, not retried", function()
+    it("a header past the 1 MiB request head (content_type, unbounded in the model) is InvalidParameter, not retried", function()
       local c = mode.client{ max_retries = 3 }
       mode.run(function()
         local before = sent()
         local body, err = c:invoke_model{ model_id = F.MODEL, body = F.BODY,
           content_type = "application/" .. string.rep("x", 1024 * 1024) }
-        refused(body, err, nil, "libcurl could not make the request")
+        refused(body, err, nil, "could not make the request")
         assert.are.equal(before, sent())
         F.assert_healthy(mode, c)
       end)
