@@ -35,14 +35,15 @@ build = {
       incdirs = { "$(OPENSSL_INCDIR)", "$(LIBDEFLATE_INCDIR)" },
       libdirs = { "$(OPENSSL_LIBDIR)", "$(LIBDEFLATE_LIBDIR)" },
     },
-    -- the libcurl engine, built on bedrock.codec
+    -- the engine and its own HTTP/1.1 client (OpenSSL), built on bedrock.codec
     ["bedrock.core"] = {
       sources = { "src/eventstream.c", "src/json.c", "src/base64.c", "src/ljson.c", "src/lutil.c",
-                  "src/transport.c", "src/spawn.c", "src/sigint.c", "src/lbedrock.c" },
+                  "src/xfer.c", "src/engine.c", "src/http1.c", "src/http1_parse.c", "src/tls.c",
+                  "src/resolve.c", "src/spawn.c", "src/sigint.c", "src/lbedrock.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
-      libraries = { "curl", "crypto", "deflate" },
-      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(LIBDEFLATE_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(LIBDEFLATE_LIBDIR)" },
+      libraries = { "ssl", "crypto", "deflate", "pthread" },
+      incdirs = { "$(OPENSSL_INCDIR)", "$(LIBDEFLATE_INCDIR)" },
+      libdirs = { "$(OPENSSL_LIBDIR)", "$(LIBDEFLATE_LIBDIR)" },
     },
     ["bedrock"] = "lua/bedrock/init.lua",
     ["bedrock.compat"] = "lua/bedrock/compat.lua",
