@@ -521,6 +521,10 @@ static void tls_step(struct conn *c)
 /* TCP is up: TLS, or the request. */
 static void connected(struct conn *c)
 {
+  if(c->res)
+    resolve_free(c->res);       /* its addresses are no longer needed */
+  c->res = NULL;
+  c->ai = NULL;
   if(c->https) {
     char msg[256];
     c->state = C_HANDSHAKE;
@@ -729,11 +733,12 @@ static void conn_eof(struct conn *c, const char *why)
 static void conn_read(struct conn *c)
 {
   size_t room, done = 0;
-  if(c->roff == c->rlen)
-    c->roff = c->rlen = 0;
-  else if(c->rlen == c->rcap && c->roff) {
-    memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
-    c->rlen -= c->roff;
+  if(c->roff) {
+    /* what is left is a part of a line at most: to the front */
+    size_t rest = c->rlen - c->roff;
+    if(rest)
+      memmove(c->rbuf, c->rbuf + c->roff, rest);
+    c->rlen = rest;
     c->roff = 0;
   }
   if(c->rlen == c->rcap) {
@@ -1435,7 +1440,8 @@ static void conn_idle(struct conn *c)
 {
   struct h1_engine *h = c->h;
   c->cur = NULL;
-  if(!c->complete || !c->reusable || c->pend_len || (c->t && tls_pending(c->t))) {
+  if(!c->complete || !c->reusable || c->pend_len || (c->t && tls_pending(c->t)) ||
+     (h->max_connections && h->nconns > h->max_connections)) {
     conn_close(c);
     return;
   }

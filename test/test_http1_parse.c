@@ -370,6 +370,30 @@ static void refusals(void)
     check(strcmp(h1_strerror((enum h1_error)i), "unknown error") != 0, "a message for %zu", i);
 }
 
+/* every byte in a header name: RFC 9110's token characters pass, the
+** rest are refused */
+static void name_bytes(void)
+{
+  int c;
+  for(c = 0; c < 256; c++) {
+    char text[64];
+    struct run r;
+    int token = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+    static const char pre[] = "HTTP/1.1 200 OK\r\nX", post[] = "Y: v\r\nContent-Length: 0\r\n\r\n";
+    memcpy(text, pre, sizeof(pre) - 1);
+    text[sizeof(pre) - 1] = (char)c;
+    memcpy(text + sizeof(pre), post, sizeof(post) - 1);
+    run_input(&r, text, sizeof(pre) + sizeof(post) - 1, 0, 0, 0);
+    if(c == ':')
+      continue;                 /* "X:Y: v" is the header X, value "Y: v" */
+    if(token)
+      check(r.error == H1_OK && r.reusable, "name byte %d refused: %s", c, r.out);
+    else
+      check(r.error == H1_ERR_HEADER_LINE, "name byte %d: error %d, %s", c, r.error, r.out);
+  }
+}
+
 /* a body too large for size_t on 32 bits, or just large: handed out in
 ** pieces, counted exactly */
 static void large_length(void)
@@ -400,6 +424,7 @@ int main(void)
   keep_alive();
   trailing();
   refusals();
+  name_bytes();
   large_length();
   printf("test_http1_parse: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
