@@ -12,8 +12,9 @@
 struct resolve;   /* one lookup */
 
 /* Start looking up host (a name, an IPv4 literal, or an IPv6 literal
-** without brackets) for port. NULL with a message in err (out of memory, no
-** thread). */
+** without brackets) for port. Addresses of both families (AF_UNSPEC), in
+** getaddrinfo's order, SOCK_STREAM. NULL with a message in err and errno set
+** (ENOMEM, EAGAIN for no thread, EMFILE/ENFILE for no descriptor). */
 struct resolve *resolve_start(const char *host, int port, char *err, size_t errlen);
 
 /* A descriptor that turns readable when the answer is in; -1 when it is in
@@ -29,9 +30,14 @@ int resolve_done(struct resolve *r);
 ** example.invalid: Name or service not known", owned by r). Only once done. */
 const struct addrinfo *resolve_result(struct resolve *r, const char **errmsg);
 
-/* Release r. A lookup still running is abandoned: its thread frees what is
-** left when getaddrinfo returns. */
+/* Release r; its descriptor is closed at once (take it out of any poll set
+** first). A lookup still running is abandoned: its thread frees what is left
+** when getaddrinfo returns. */
 void resolve_free(struct resolve *r);
+
+/* The lookup threads not finished yet, abandoned ones included (the tests
+** wait for 0 before exiting, so valgrind sees everything freed). */
+int resolve_running(void);
 
 /* Forget every cached answer (the tests; a process that knows its DNS
 ** changed). */
