@@ -512,8 +512,8 @@ static void tls_step(struct conn *c)
   }
   else {
     char m[320];
-    snprintf(m, sizeof(m), "TLS handshake with %.100s port %d failed: %.180s", c->host, c->port,
-             rc == TLS_CLOSED ? "the connection closed" : msg);
+    /* tls.c's reason reads "TLS handshake failed: ..." */
+    snprintf(m, sizeof(m), "%s", rc == TLS_CLOSED ? "TLS handshake failed: the server closed the connection" : msg);
     conn_fail_later(c, XFER_ERR_CONNECT, m);
   }
 }
