@@ -18,9 +18,11 @@
 #include "tls.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,10 +174,17 @@ static void queued_reason(char *buf, size_t len)
   ERR_clear_error();
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, const char *what)
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
-  if(err && errlen)
-    snprintf(err, errlen, fmt, what);
+  va_list ap;
+  if(!err || !errlen)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
 }
 
 /* ---- sessions ---- */
@@ -275,6 +284,47 @@ static void ctx_unref(struct tls_ctx *c)
   free(c);
 }
 
+/* 1 when dir holds at least one c_rehash link ("1a2b3c4d.0"). */
+static int hashed_dir(const char *dir)
+{
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int found = 0;
+  if(!d)
+    return 0;
+  while(!found && (e = readdir(d)) != NULL) {
+    const char *n = e->d_name;
+    size_t i = strspn(n, "0123456789abcdef");
+    found = i == 8 && n[8] == '.' && n[9] && strspn(n + 9, "0123456789") == strlen(n + 9);
+  }
+  closedir(d);
+  return found;
+}
+
+/* OpenSSL's default trust store, with one saving. SSL_CTX_set_default_
+** verify_paths parses the whole bundle file (Debian's: 140 CAs, 1.4 MiB of
+** heap and 25 ms per context) besides adding the hashed directory, which
+** holds the same CAs and is read lazily, only the CAs a chain needs. So the
+** bundle is loaded only when SSL_CERT_FILE names it or the directory has
+** no hash links. The environment is honoured as OpenSSL honours it, and
+** failures are ignored as it ignores them (an empty store then fails every
+** verification with a clear reason). */
+static void load_defaults(SSL_CTX *ssl)
+{
+  const char *file = getenv(X509_get_default_cert_file_env());
+  const char *dirs = getenv(X509_get_default_cert_dir_env());
+  char first[4096];
+  if(!dirs || !*dirs)
+    dirs = X509_get_default_cert_dir();
+  snprintf(first, sizeof(first), "%.*s", (int)strcspn(dirs, ":"), dirs);
+  if(file && *file)
+    SSL_CTX_load_verify_file(ssl, file);
+  else if(!hashed_dir(first))
+    SSL_CTX_load_verify_file(ssl, X509_get_default_cert_file());
+  SSL_CTX_load_verify_dir(ssl, dirs);
+  ERR_clear_error();
+}
+
 /* The trust store: ca_file alone, or the defaults; plus ca_path. */
 static int load_trust(SSL_CTX *ssl, const char *ca_file, const char *ca_path, char *err, size_t errlen)
 {
@@ -282,34 +332,31 @@ static int load_trust(SSL_CTX *ssl, const char *ca_file, const char *ca_path, ch
   if(ca_file) {
     FILE *f = fopen(ca_file, "r");
     if(!f) {
-      snprintf(err, errlen, "cannot read the CA file %s: %s", ca_file, strerror(errno));
+      set_err(err, errlen, "cannot read the CA file %s: %s", ca_file, strerror(errno));
       return -1;
     }
     fclose(f);
     if(SSL_CTX_load_verify_file(ssl, ca_file) != 1) {
       queued_reason(why, sizeof(why));
-      snprintf(err, errlen, "cannot load the CA file %s: %s", ca_file, why);
+      set_err(err, errlen, "cannot load the CA file %s: %s", ca_file, why);
       return -1;
     }
   }
-  else if(SSL_CTX_set_default_verify_paths(ssl) != 1) {
-    queued_reason(why, sizeof(why));
-    snprintf(err, errlen, "cannot load the default CA certificates: %s", why);
-    return -1;
-  }
+  else
+    load_defaults(ssl);
   if(ca_path) {
     struct stat st;
     if(stat(ca_path, &st)) {
-      snprintf(err, errlen, "cannot read the CA directory %s: %s", ca_path, strerror(errno));
+      set_err(err, errlen, "cannot read the CA directory %s: %s", ca_path, strerror(errno));
       return -1;
     }
     if(!S_ISDIR(st.st_mode)) {
-      snprintf(err, errlen, "cannot read the CA directory %s: not a directory", ca_path);
+      set_err(err, errlen, "cannot read the CA directory %s: not a directory", ca_path);
       return -1;
     }
     if(SSL_CTX_load_verify_dir(ssl, ca_path) != 1) {
       queued_reason(why, sizeof(why));
-      snprintf(err, errlen, "cannot use the CA directory %s: %s", ca_path, why);
+      set_err(err, errlen, "cannot use the CA directory %s: %s", ca_path, why);
       return -1;
     }
   }
@@ -322,7 +369,7 @@ struct tls_ctx *tls_ctx_new(const char *ca_file, const char *ca_path, char *err,
   struct tls_ctx *c = calloc(1, sizeof(*c));
   char why[256];
   if(!c) {
-    set_err(err, errlen, "%s", "out of memory for a TLS context");
+    set_err(err, errlen, "out of memory for a TLS context");
     return NULL;
   }
   c->refs = 1;
@@ -402,12 +449,12 @@ struct tls_conn *tls_conn_new(struct tls_ctx *c, int fd, const char *host, char 
   if(hlen > 1 && host[hlen - 1] == '.')
     hlen--;
   if(!hlen) {
-    set_err(err, errlen, "%s", "TLS needs a host name to verify");
+    set_err(err, errlen, "TLS needs a host name to verify");
     return NULL;
   }
   t = calloc(1, sizeof(*t) + hlen + 1);
   if(!t) {
-    set_err(err, errlen, "%s", "out of memory for a TLS connection");
+    set_err(err, errlen, "out of memory for a TLS connection");
     return NULL;
   }
   memcpy(t->host, host, hlen);
@@ -501,7 +548,7 @@ enum tls_rc tls_handshake(struct tls_conn *t, char *err, size_t errlen)
   }
   if(t->eof || e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL) {
     ERR_clear_error();
-    set_err(err, errlen, "%s", "TLS handshake failed: the server closed the connection");
+    set_err(err, errlen, "TLS handshake failed: the server closed the connection");
     errno = 0;
     return TLS_ERROR;
   }

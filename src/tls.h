@@ -16,9 +16,11 @@ struct tls_conn;   /* one TLS connection over a connected non-blocking socket */
 enum tls_rc { TLS_OK = 0, TLS_WANT_READ, TLS_WANT_WRITE, TLS_CLOSED, TLS_ERROR, TLS_VERIFY_FAILED };
 
 /* ca_file replaces the default trust store (a PEM bundle); ca_path adds a
-** hashed directory; both NULL: OpenSSL's default paths (Debian:
-** /etc/ssl/certs). NULL with a message in err (a CA file that cannot be
-** read names the file). */
+** hashed directory; without ca_file, OpenSSL's default store: the hashed
+** directory (SSL_CERT_DIR, else Debian's /etc/ssl/certs), read lazily, and
+** the bundle file only when SSL_CERT_FILE names one or the directory has
+** no hash links. NULL with a message in err (a CA file or directory that
+** cannot be read is named). */
 struct tls_ctx *tls_ctx_new(const char *ca_file, const char *ca_path, char *err, size_t errlen);
 void tls_ctx_free(struct tls_ctx *c);
 

@@ -8,8 +8,9 @@
 **
 ** Covered: a verified handshake with ca_file (SNI and ALPN seen by the
 ** server), a wrong host name, an untrusted chain, a self-signed leaf, IP
-** literals against IP SANs (and no SNI for them), ca_path alone, CA files
-** that cannot be read or hold no certificate, a round trip of 1 MiB each
+** literals against IP SANs (and no SNI for them), ca_path alone, the
+** default store through SSL_CERT_DIR and SSL_CERT_FILE, CA files that
+** cannot be read or hold no certificate, a round trip of 1 MiB each
 ** way with partial writes and SSL_pending, close_notify and a bare EOF as
 ** TLS_CLOSED, a write to a peer that has gone (EPIPE, no SIGPIPE: this
 ** program does not ignore it), failures in the handshake (EOF, not TLS, a
@@ -404,6 +405,41 @@ static void test_ca_files(void)
       pair_close(&p);
     }
     tls_ctx_free(c);
+  }
+
+  /* the default store as OpenSSL's environment variables name it: a
+  ** hashed directory alone (the bundle file is then not loaded), a file */
+  {
+    char *saved_file = getenv("SSL_CERT_FILE"), *saved_dir = getenv("SSL_CERT_DIR");
+    struct pair p;
+    saved_file = saved_file ? strdup(saved_file) : NULL;
+    saved_dir = saved_dir ? strdup(saved_dir) : NULL;
+    unsetenv("SSL_CERT_FILE");
+    setenv("SSL_CERT_DIR", hashdir, 1);
+    c = ctx_ok(NULL, NULL);
+    if(c && pair_open(&p, c, sctx, "localhost")) {
+      check(pair_handshake(&p) == TLS_OK, "handshake with SSL_CERT_DIR: %d %s", p.rc, p.err);
+      pair_close(&p);
+    }
+    tls_ctx_free(c);
+    setenv("SSL_CERT_FILE", ca_pem, 1);
+    setenv("SSL_CERT_DIR", dir, 1);
+    c = ctx_ok(NULL, NULL);
+    if(c && pair_open(&p, c, sctx, "localhost")) {
+      check(pair_handshake(&p) == TLS_OK, "handshake with SSL_CERT_FILE: %d %s", p.rc, p.err);
+      pair_close(&p);
+    }
+    tls_ctx_free(c);
+    if(saved_file)
+      setenv("SSL_CERT_FILE", saved_file, 1);
+    else
+      unsetenv("SSL_CERT_FILE");
+    if(saved_dir)
+      setenv("SSL_CERT_DIR", saved_dir, 1);
+    else
+      unsetenv("SSL_CERT_DIR");
+    free(saved_file);
+    free(saved_dir);
   }
 
   /* the default store does not trust our CA */
