@@ -320,16 +320,23 @@ static int start_thread(struct resolve *r)
 struct resolve *resolve_start(const char *host, int port, char *err, size_t errlen)
 {
   size_t hlen = strlen(host);
-  struct resolve *r = calloc(1, sizeof(*r) + hlen + 1);
+  struct resolve *r;
   struct addrinfo hints, *res = NULL;
   char service[16];
   int rc;
+  /* "[::1]", as a URL spells it, is the address ::1 */
+  int bracketed = hlen > 2 && host[0] == '[' && host[hlen - 1] == ']';
+  if(bracketed)
+    hlen -= 2;
+  r = calloc(1, sizeof(*r) + hlen + 1);
   if(!r) {
     snprintf(err, errlen, "out of memory resolving %s", host);
     errno = ENOMEM;
     return NULL;
   }
-  memcpy(r->host, host, hlen + 1);
+  memcpy(r->host, host + bracketed, hlen);
+  r->host[hlen] = '\0';
+  host = r->host;
   r->port = port;
   r->fd = r->wfd = -1;
 

@@ -444,9 +444,14 @@ struct tls_conn *tls_conn_new(struct tls_ctx *c, int fd, const char *host, char 
   char ip[64], why[256];
   BIO *bio;
   struct session *s;
-  /* "example.com." names the same host; certificates and SNI spell it
+  /* "[::1]" as a URL spells it is the address ::1; "example.com." names
+  ** the same host as "example.com", which certificates and SNI spell
   ** without the dot */
-  if(hlen > 1 && host[hlen - 1] == '.')
+  if(hlen > 2 && host[0] == '[' && host[hlen - 1] == ']') {
+    host++;
+    hlen -= 2;
+  }
+  else if(hlen > 1 && host[hlen - 1] == '.')
     hlen--;
   if(!hlen) {
     set_err(err, errlen, "TLS needs a host name to verify");

@@ -361,6 +361,11 @@ static void test_ip(struct tls_ctx *c)
   check(pair_handshake(&p) == TLS_OK, "handshake with ::1: %d %s", p.rc, p.err);
   check(!seen_sni_set, "SNI sent for ::1: %s", seen_sni);
   pair_close(&p);
+  if(!pair_open(&p, c, sctx, "[::1]"))
+    return;
+  check(pair_handshake(&p) == TLS_OK, "handshake with [::1]: %d %s", p.rc, p.err);
+  check(!seen_sni_set, "SNI sent for [::1]: %s", seen_sni);
+  pair_close(&p);
   expect_verify_failure(c, sctx, "127.0.0.2", "IP address mismatch", "is not for 127.0.0.2");
   expect_verify_failure(c, sctx, "::2", "IP address mismatch", "is not for ::2");
 }
