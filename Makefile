@@ -111,12 +111,27 @@ build/test_%: test/test_%.c test/check.h src/%.c src/%.h
 	@mkdir -p build
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -g $(WARN) -Isrc -Itest -o $@ $< src/$*.c -lcrypto -lz -ldeflate
 
-test-c: build/test_sigv4 build/test_eventstream build/test_json build/test_base64 build/test_http1_parse
+# the native client's pieces: the resolver runs getaddrinfo on threads, tls.c needs libssl
+TEST_FLAGS  := -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -g $(WARN) -Isrc -Itest
+build/test_resolve: test/test_resolve.c test/check.h src/resolve.c src/resolve.h
+	@mkdir -p build
+	$(CC) $(TEST_FLAGS) -pthread -o $@ $< src/resolve.c
+
+build/test_tls: test/test_tls.c test/check.h src/tls.c src/tls.h
+	@mkdir -p build
+	$(CC) $(TEST_FLAGS) -pthread -o $@ $< src/tls.c -lssl -lcrypto
+
+C_TESTS     := build/test_sigv4 build/test_eventstream build/test_json build/test_base64 \
+               build/test_http1_parse build/test_resolve build/test_tls
+
+test-c: $(C_TESTS)
 	build/test_sigv4 $(TESTDATA)
 	build/test_eventstream $(TESTDATA)
 	build/test_json
 	build/test_base64
 	build/test_http1_parse
+	build/test_resolve
+	build/test_tls
 
 # $(PYTHON): botocore there signs and decodes independently of the emulator
 test-emulator:
@@ -140,12 +155,14 @@ test-asan: deps all asan
 # closes the Lua state on exit, so every userdata's __gc has run by then;
 # what libcurl and OpenSSL keep for the process is "still reachable").
 VALGRIND := valgrind -q --leak-check=full --error-exitcode=1
-valgrind: deps all build/test_sigv4 build/test_eventstream build/test_json build/test_base64 build/test_http1_parse
+valgrind: deps all $(C_TESTS)
 	$(VALGRIND) --errors-for-leak-kinds=all build/test_sigv4 $(TESTDATA)
 	$(VALGRIND) --errors-for-leak-kinds=all build/test_eventstream $(TESTDATA)
 	$(VALGRIND) --errors-for-leak-kinds=all build/test_json
 	$(VALGRIND) --errors-for-leak-kinds=all build/test_base64
 	$(VALGRIND) --errors-for-leak-kinds=all build/test_http1_parse
+	$(VALGRIND) --errors-for-leak-kinds=all build/test_resolve
+	$(VALGRIND) --errors-for-leak-kinds=all build/test_tls
 	$(VALGRIND) --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	  $(BUSTED) --exclude-tags=soak,nginx
 

@@ -11,8 +11,11 @@
 ** The answers are kept in one malloc'd block each (addrinfo records, then
 ** their socket addresses), so a result can be copied into and out of the
 ** cache and freed the same way whatever produced it. */
+/* dladdr (pin_module) */
+#define _GNU_SOURCE
 #include "resolve.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -279,6 +282,21 @@ static int make_signal_fd(struct resolve *r)
 #endif
 }
 
+/* A lookup thread runs code of the module this file is linked into, and
+** may outlive every use of it: Lua's lua_close unloads C modules
+** (dlclose), and a thread still in getaddrinfo would then return into
+** unmapped code. So before the first thread the module is made
+** permanent (RTLD_NODELETE on a handle to itself, never closed). In an
+** executable this finds nothing to pin, which is fine. */
+static pthread_once_t pin_once = PTHREAD_ONCE_INIT;
+
+static void pin_module(void)
+{
+  Dl_info info;
+  if(dladdr(&threads_running, &info) && info.dli_fname && *info.dli_fname)
+    (void)dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 /* The thread gets every signal blocked, so a SIGINT reaches the caller's
 ** thread and interrupts its poll there (sigint.c relies on that). */
 static int start_thread(struct resolve *r)
@@ -287,6 +305,7 @@ static int start_thread(struct resolve *r)
   pthread_t tid;
   sigset_t all, old;
   int rc;
+  pthread_once(&pin_once, pin_module);
   if(pthread_attr_init(&attr))
     return EAGAIN;
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -301,16 +320,23 @@ static int start_thread(struct resolve *r)
 struct resolve *resolve_start(const char *host, int port, char *err, size_t errlen)
 {
   size_t hlen = strlen(host);
-  struct resolve *r = calloc(1, sizeof(*r) + hlen + 1);
+  struct resolve *r;
   struct addrinfo hints, *res = NULL;
   char service[16];
   int rc;
+  /* "[::1]", as a URL spells it, is the address ::1 */
+  int bracketed = hlen > 2 && host[0] == '[' && host[hlen - 1] == ']';
+  if(bracketed)
+    hlen -= 2;
+  r = calloc(1, sizeof(*r) + hlen + 1);
   if(!r) {
     snprintf(err, errlen, "out of memory resolving %s", host);
     errno = ENOMEM;
     return NULL;
   }
-  memcpy(r->host, host, hlen + 1);
+  memcpy(r->host, host + bracketed, hlen);
+  r->host[hlen] = '\0';
+  host = r->host;
   r->port = port;
   r->fd = r->wfd = -1;
 

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -130,6 +131,7 @@ static void test_literals(void)
   literal("::1", 8443, AF_INET6, "::1");
   literal("2001:db8::5", 1, AF_INET6, "2001:db8::5");
   literal("10.1.2.3", 65535, AF_INET, "10.1.2.3");
+  literal("[::1]", 443, AF_INET6, "::1");
 }
 
 /* Look host:port up; want_thread: through the thread (else from the
@@ -268,6 +270,37 @@ static void test_free_at_once(void)
   wait_threads();
 }
 
+/* no descriptor left: NULL, errno EMFILE and a message; literals and
+** cache hits need none */
+static void test_emfile(void)
+{
+  struct rlimit saved, low;
+  char err[256] = "";
+  struct resolve *r;
+  int dup_fd = dup(0);
+  if(getrlimit(RLIMIT_NOFILE, &saved) || dup_fd < 0) {
+    check(0, "getrlimit or dup: %s", strerror(errno));
+    return;
+  }
+  close(dup_fd);
+  resolve_cache_clear();
+  low = saved;
+  low.rlim_cur = (rlim_t)dup_fd;   /* the lowest free number: no new one */
+  if(setrlimit(RLIMIT_NOFILE, &low)) {
+    check(0, "setrlimit: %s", strerror(errno));
+    return;
+  }
+  errno = 0;
+  r = resolve_start("localhost", 4000, err, sizeof(err));
+  check(r == NULL && errno == EMFILE, "EMFILE: %p errno %d", (void *)r, errno);
+  check(strstr(err, "localhost") && strstr(err, "Too many open files"), "EMFILE message: %s", err);
+  resolve_free(r);
+  r = resolve_start("127.0.0.1", 4000, err, sizeof(err));
+  check(r != NULL && resolve_fd(r) == -1, "a literal with no descriptor left: %s", err);
+  resolve_free(r);
+  setrlimit(RLIMIT_NOFILE, &saved);
+}
+
 int main(void)
 {
   test_literals();
@@ -276,6 +309,7 @@ int main(void)
   test_failure();
   test_abandon();
   test_free_at_once();
+  test_emfile();
   resolve_cache_clear();
   printf("resolve: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
