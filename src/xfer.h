@@ -3,9 +3,9 @@
 **
 ** A transfer's response side is the same whatever carries it: a status,
 ** headers, a body kept up to max_body, or an event stream decoded into a
-** queue of validated frames with a high-water mark. xfer.c owns that, the
-** engine's lists, the deadlines (idle, total) and the pump. A backend only
-** moves bytes between sockets and these functions:
+** queue of validated frames with a high-water mark. xfer.c owns that;
+** engine.c the engine's lists, the deadlines (idle, total) and the pump. A
+** backend only moves bytes between sockets and these functions:
 **
 **   http1.c         our own HTTP/1.1 client (sockets, OpenSSL), linked into
 **                   bedrock.core: every transfer but the two below
@@ -15,9 +15,9 @@
 **
 ** bedrock.curl is a separate shared object, so libcurl and its thirty
 ** libraries are mapped only by processes that use them. It carries its own
-** copy of xfer.c's response functions (built from the same source, hidden
-** symbols); the struct layout is checked through XFER_BACKEND_ABI and
-** xfer_size when the backend is attached.
+** copy of xfer.c (built from the same source, hidden symbols; engine.c is
+** core's alone); the struct layouts are checked through XFER_BACKEND_ABI
+** and the sizes when the backend is attached.
 */
 #ifndef BEDROCK_XFER_H
 #define BEDROCK_XFER_H
@@ -231,6 +231,12 @@ struct xfer_engine {
   long idle_timeout_s;
   int release_pending;            /* close the pools once nothing runs */
 };
+
+/* Which of e->be carries x. */
+static inline int xfer_backend_index(const struct xfer *x)
+{
+  return x->engine && x->backend == x->engine->be[XFER_BE_CURL] ? XFER_BE_CURL : XFER_BE_HTTP1;
+}
 
 /* The backend linked into bedrock.core. */
 extern const struct xfer_backend xfer_http1_backend;
