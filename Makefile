@@ -37,7 +37,7 @@ ALL_CFLAGS  := -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC -fvisi
                $(WARN) $(CFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 LIBS        := $(shell $(PKG_CONFIG) --libs libssl libcrypto libdeflate 2>/dev/null) -pthread
 CODEC_LIBS  := $(shell $(PKG_CONFIG) --libs libcrypto libdeflate 2>/dev/null)
-CURL_LIBS   := $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null)
+CURL_LIBS   := $(shell $(PKG_CONFIG) --libs libcurl libdeflate 2>/dev/null)
 LIBFLAG     ?= -shared
 
 # bedrock.codec: the sans-I/O pieces; bedrock.core: the engine and our HTTP/1.1 client, on top
@@ -46,7 +46,7 @@ LIBFLAG     ?= -shared
 # pieces each needs (the event-stream decoder, the engine's response side) go into each.
 SHARED_SRC  := src/eventstream.c src/json.c src/base64.c src/ljson.c src/lutil.c
 CODEC_SRC   := src/sigv4.c $(SHARED_SRC) src/lcodec.c
-CORE_SRC    := $(SHARED_SRC) src/xfer.c src/spawn.c src/sigint.c src/lbedrock.c
+CORE_SRC    := $(SHARED_SRC) src/xfer.c src/engine.c src/spawn.c src/sigint.c src/lbedrock.c
 CURL_SRC    := src/eventstream.c src/xfer.c src/curl_backend.c src/lcurl.c
 CORE_HDR    := $(wildcard src/*.h)
 MODULES     := $(BUILD)/bedrock/codec.so $(BUILD)/bedrock/core.so $(BUILD)/bedrock/curl.so

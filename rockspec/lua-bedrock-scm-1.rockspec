@@ -35,7 +35,7 @@ build = {
     -- the engine and our own HTTP/1.1 client, built on bedrock.codec; no libcurl
     ["bedrock.core"] = {
       sources = { "src/eventstream.c", "src/json.c", "src/base64.c", "src/ljson.c", "src/lutil.c",
-                  "src/xfer.c", "src/spawn.c", "src/sigint.c", "src/lbedrock.c" },
+                  "src/xfer.c", "src/engine.c", "src/spawn.c", "src/sigint.c", "src/lbedrock.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
       libraries = { "ssl", "crypto", "deflate", "pthread" },
       incdirs = { "$(OPENSSL_INCDIR)", "$(LIBDEFLATE_INCDIR)" },
@@ -46,9 +46,9 @@ build = {
     ["bedrock.curl"] = {
       sources = { "src/eventstream.c", "src/xfer.c", "src/curl_backend.c", "src/lcurl.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
-      libraries = { "curl" },
-      incdirs = { "$(CURL_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)" },
+      libraries = { "curl", "deflate" },
+      incdirs = { "$(CURL_INCDIR)", "$(LIBDEFLATE_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(LIBDEFLATE_LIBDIR)" },
     },
     ["bedrock"] = "lua/bedrock/init.lua",
     ["bedrock.compat"] = "lua/bedrock/compat.lua",

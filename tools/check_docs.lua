@@ -162,7 +162,7 @@ for path in p:lines() do
   scan(path, 'code = [^\n]- and "%u%a+" or "(%u%a+)"')
 end
 p:close()
-scan("src/transport.c", 'return "(%u%a+)";')
+scan("src/engine.c", 'return "(%u%a+)";')
 codes.OK, codes.Error = nil, nil   -- not codes: xfer_errname's "no error", tostring's fallback
 for code in pairs(codes) do
   check(codes_entry:find(code, 1, true), "bedrock.errors: code " .. code)
