@@ -37,16 +37,20 @@ ALL_CFLAGS  := -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC -fvisi
                $(WARN) $(CFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 LIBS        := $(shell $(PKG_CONFIG) --libs libssl libcrypto libdeflate 2>/dev/null) -pthread
 CODEC_LIBS  := $(shell $(PKG_CONFIG) --libs libcrypto libdeflate 2>/dev/null)
+CURL_LIBS   := $(shell $(PKG_CONFIG) --libs libcurl libdeflate 2>/dev/null)
 LIBFLAG     ?= -shared
 
-# bedrock.codec: the sans-I/O pieces, no libcurl; bedrock.core: the engine, on top of it.
-# The pure C pieces both need (the event-stream decoder, JSON, base64) go into each.
+# bedrock.codec: the sans-I/O pieces; bedrock.core: the engine and our HTTP/1.1 client, on top
+# of it; bedrock.curl: libcurl as the engine's second backend (duplex sessions, proxies), loaded
+# by bedrock.core only when a request needs it, so only then is libcurl mapped. The pure C
+# pieces each needs (the event-stream decoder, the engine's response side) go into each.
 SHARED_SRC  := src/eventstream.c src/json.c src/base64.c src/ljson.c src/lutil.c
 CODEC_SRC   := src/sigv4.c $(SHARED_SRC) src/lcodec.c
 CORE_SRC    := $(SHARED_SRC) src/xfer.c src/engine.c src/http1.c src/http1_parse.c src/tls.c src/resolve.c \
                src/spawn.c src/sigint.c src/lbedrock.c
+CURL_SRC    := src/eventstream.c src/xfer.c src/curl_backend.c src/lcurl.c
 CORE_HDR    := $(wildcard src/*.h)
-MODULES     := $(BUILD)/bedrock/codec.so $(BUILD)/bedrock/core.so
+MODULES     := $(BUILD)/bedrock/codec.so $(BUILD)/bedrock/core.so $(BUILD)/bedrock/curl.so
 
 # Debian packages the build, the suite, the demo and the benchmarks need.
 # Every Lua the suite runs on: luajit2 (not Debian's luajit, which nginx's Lua module refuses).
@@ -76,6 +80,10 @@ $(BUILD)/bedrock/core.so: $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $(CORE_SRC) $(LIBS)
 
+$(BUILD)/bedrock/curl.so: $(CURL_SRC) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $(CURL_SRC) $(CURL_LIBS)
+
 # Sanitizer build of the modules: the suite loads them with the runtime preloaded.
 SAN_FLAGS   := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 build-asan/bedrock/codec.so: $(CODEC_SRC) $(CORE_HDR)
@@ -86,7 +94,11 @@ build-asan/bedrock/core.so: $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $(LIBFLAG) -o $@ $(CORE_SRC) $(LIBS)
 
-asan: build-asan/bedrock/codec.so build-asan/bedrock/core.so
+build-asan/bedrock/curl.so: $(CURL_SRC) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $(LIBFLAG) -o $@ $(CURL_SRC) $(CURL_LIBS)
+
+asan: build-asan/bedrock/codec.so build-asan/bedrock/core.so build-asan/bedrock/curl.so
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -271,6 +283,7 @@ install: all
 	install -d $(DESTDIR)$(LIBDIR)/bedrock
 	install -m 0755 $(BUILD)/bedrock/codec.so $(DESTDIR)$(LIBDIR)/bedrock/codec.so
 	install -m 0755 $(BUILD)/bedrock/core.so $(DESTDIR)$(LIBDIR)/bedrock/core.so
+	install -m 0755 $(BUILD)/bedrock/curl.so $(DESTDIR)$(LIBDIR)/bedrock/curl.so
 	cd lua && find bedrock -name '*.lua' | while read -r f; do \
 	  install -D -m 0644 "$$f" "$(DESTDIR)$(LUADIR)/$$f" || exit 1; done
 	@# the bedrock command, and the emulator it starts (found beside bedrock/cli.lua)

@@ -1,7 +1,8 @@
 -- Run by .ci/run after `luarocks --lua-version V make` into a scratch tree,
 -- from the repository root with LUA_PATH/LUA_CPATH naming that tree first:
--- bedrock and both C modules load from the tree and work against the
--- emulator (a call, a stream, an async call, the sans-I/O signer).
+-- bedrock and its three C modules load from the tree and work against the
+-- emulator (a call, a stream, an async call, the sans-I/O signer), and
+-- bedrock.curl (libcurl, loaded by the core when a request needs it) loads too.
 local tree = assert(arg and arg[1], "usage: luarocks_smoke.lua TREE")
 
 local function found(name, path)
@@ -13,6 +14,7 @@ local function found(name, path)
   end
 end
 for _, m in ipairs{ { "bedrock.core", package.cpath }, { "bedrock.codec", package.cpath },
+                    { "bedrock.curl", package.cpath },
                     { "bedrock", package.path }, { "bedrock.sigv4", package.path } } do
   local file = found(m[1], m[2])
   assert(file and file:sub(1, #tree) == tree, m[1] .. " is not loaded from " .. tree .. ": " .. tostring(file))
@@ -43,6 +45,8 @@ local ok, err = pcall(function()
   local h = bedrock.sigv4.sign{ url = "https://h.example/", region = "us-east-1", time = 0,
     credentials = { access_key_id = "AKID", secret_access_key = "s" } }
   assert(h.Authorization:find("^AWS4%-HMAC%-SHA256 "))
+  local curl = require "bedrock.curl"
+  assert(type(curl.backend) == "userdata" and curl.abi and curl.version:find("libcurl"), "bedrock.curl")
 end)
 emu:stop()
 if not ok then

@@ -2,7 +2,7 @@
 ** bench_libcurl_floor.c: the floor under any client built on libcurl. N
 ** sequential POSTs on one keep-alive connection through libcurl alone (two
 ** request headers, no Lua, no signing), driven either by curl_multi_poll +
-** curl_multi_perform (what src/transport.c does) or by
+** curl_multi_perform (what src/curl_backend.c does) or by
 ** curl_multi_socket_action with epoll; prints the CPU per request
 ** (getrusage). Under callgrind it gives the instructions (make
 ** bench-instructions does the same for the whole client).

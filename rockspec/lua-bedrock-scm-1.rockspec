@@ -3,7 +3,7 @@ package = "lua-bedrock"
 version = "scm-1"
 source = { url = "git+https://example.invalid/lua-bedrock.git" }
 description = {
-  summary = "AWS Bedrock Runtime client: SigV4, event streams and libcurl in C, a small Lua API",
+  summary = "AWS Bedrock Runtime client: SigV4, event streams and HTTP in C, a small Lua API",
   detailed = [[
 bedrock.client(config) and bedrock.async_client(config) with invoke_model and
 invoke_model_with_response_stream (a for-loop iterator of decoded events), the
@@ -17,7 +17,7 @@ external_dependencies = {
   -- Debian keeps curl.h under the multiarch include dir, which the compiler
   -- searches by itself but LuaRocks 3.8 does not: check the library only.
   CURL = { library = "curl" },
-  OPENSSL = { header = "openssl/evp.h", library = "crypto" },
+  OPENSSL = { header = "openssl/ssl.h", library = "ssl" },
   LIBDEFLATE = { header = "libdeflate.h", library = "deflate" },
 }
 build = {
@@ -32,7 +32,7 @@ build = {
       incdirs = { "$(OPENSSL_INCDIR)", "$(LIBDEFLATE_INCDIR)" },
       libdirs = { "$(OPENSSL_LIBDIR)", "$(LIBDEFLATE_LIBDIR)" },
     },
-    -- the engine and its own HTTP/1.1 client (OpenSSL), built on bedrock.codec
+    -- the engine and our own HTTP/1.1 client (OpenSSL), built on bedrock.codec; no libcurl
     ["bedrock.core"] = {
       sources = { "src/eventstream.c", "src/json.c", "src/base64.c", "src/ljson.c", "src/lutil.c",
                   "src/xfer.c", "src/engine.c", "src/http1.c", "src/http1_parse.c", "src/tls.c",
@@ -41,6 +41,15 @@ build = {
       libraries = { "ssl", "crypto", "deflate", "pthread" },
       incdirs = { "$(OPENSSL_INCDIR)", "$(LIBDEFLATE_INCDIR)" },
       libdirs = { "$(OPENSSL_LIBDIR)", "$(LIBDEFLATE_LIBDIR)" },
+    },
+    -- libcurl, the engine's backend for duplex sessions and proxies: loaded by bedrock.core
+    -- only when a request needs it
+    ["bedrock.curl"] = {
+      sources = { "src/eventstream.c", "src/xfer.c", "src/curl_backend.c", "src/lcurl.c" },
+      defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
+      libraries = { "curl", "deflate" },
+      incdirs = { "$(CURL_INCDIR)", "$(LIBDEFLATE_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(LIBDEFLATE_LIBDIR)" },
     },
     ["bedrock"] = "lua/bedrock/init.lua",
     ["bedrock.compat"] = "lua/bedrock/compat.lua",

@@ -30,7 +30,7 @@ describe("rockspecs", function()
     local files = lua_files()
     assert.is_true(#files > 30)
     for _, spec in ipairs{ scm, release } do
-      local expected = { ["bedrock.core"] = true, ["bedrock.codec"] = true }
+      local expected = { ["bedrock.core"] = true, ["bedrock.codec"] = true, ["bedrock.curl"] = true }
       for _, file in ipairs(files) do
         local name = module_name(file)
         expected[name] = true
@@ -42,22 +42,34 @@ describe("rockspecs", function()
     end
   end)
 
-  it("build bedrock.codec and bedrock.core from every C source, the codec without libcurl", function()
+  it("build bedrock.codec, bedrock.core and bedrock.curl from every C source, libcurl in bedrock.curl alone", function()
     local p = assert(io.popen("ls src/*.c"))
     local sources = {}
     for line in p:lines() do sources[#sources + 1] = line end
     p:close()
-    local seen, listed = {}, {}
-    for _, mod in ipairs{ "bedrock.codec", "bedrock.core" } do
-      for _, src in ipairs(scm.build.modules[mod].sources) do
-        if not seen[src] then seen[src] = true; listed[#listed + 1] = src end
+    for _, spec in ipairs{ scm, release } do
+      local seen, listed = {}, {}
+      for _, mod in ipairs{ "bedrock.codec", "bedrock.core", "bedrock.curl" } do
+        for _, src in ipairs(spec.build.modules[mod].sources) do
+          if not seen[src] then seen[src] = true; listed[#listed + 1] = src end
+        end
       end
-    end
-    table.sort(listed)
-    assert.are.same(sources, listed)
-    for _, lib in ipairs(scm.build.modules["bedrock.codec"].libraries) do assert.are_not.equal("curl", lib) end
-    for _, src in ipairs(scm.build.modules["bedrock.codec"].sources) do
-      assert.are_not.equal("src/transport.c", src)
+      table.sort(listed)
+      assert.are.same(sources, listed)
+      -- only bedrock.curl links libcurl and carries its backend
+      for _, mod in ipairs{ "bedrock.codec", "bedrock.core" } do
+        for _, lib in ipairs(spec.build.modules[mod].libraries) do assert.are_not.equal("curl", lib, mod) end
+        for _, src in ipairs(spec.build.modules[mod].sources) do
+          assert.is_nil(({ ["src/curl_backend.c"] = 1, ["src/lcurl.c"] = 1 })[src], mod .. " lists " .. src)
+        end
+      end
+      local curl = spec.build.modules["bedrock.curl"]
+      assert.are.same({ "curl", "deflate" }, curl.libraries)   -- the decoder's CRC is libdeflate's
+      local has = {}
+      for _, src in ipairs(curl.sources) do has[src] = true end
+      for _, src in ipairs{ "src/curl_backend.c", "src/lcurl.c", "src/xfer.c", "src/eventstream.c" } do
+        assert.is_true(has[src], "bedrock.curl lacks " .. src)
+      end
     end
   end)
 

@@ -1,6 +1,6 @@
 -- One engine, many requests of different kinds: an idle easy handle keeps its
 -- options, its header list and the parsed URLs for the next request
--- (src/transport.c, easy kits and the URL cache). Nothing of one request may
+-- (libcurl's easy kits and URL cache, src/curl_backend.c; whichever backend carries a request). Nothing of one request may
 -- reach the next: method, path, body, headers and timeouts are the request's
 -- own, over the real wire to the emulator.
 local bedrock = require "bedrock"

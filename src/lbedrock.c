@@ -1,9 +1,10 @@
 /*
 ** lbedrock.c: the Lua binding of the engine, and only that: bedrock.core
-** (libcurl, child processes, clocks), built on bedrock.codec, whose
-** functions it carries too.
+** (the HTTP engine, child processes, clocks), built on bedrock.codec, whose
+** functions it carries too. libcurl is bedrock.curl's, loaded here the
+** first time a request needs it.
 **
-**   engine()                  -> Engine (a libcurl multi: one keep-alive pool)
+**   engine()                  -> Engine (keep-alive pools: our HTTP/1.1 client's, libcurl's)
 **   Engine:request(opts)      -> Transfer | nil, err
 **   Engine:pump(ms, ids)      -> running, nchanged   (ids[1..n] = changed transfer ids)
 **   Transfer:...              state, status, headers, body, next_event, error, sends, close
@@ -84,7 +85,7 @@ static int lengine_new(lua_State *L)
   luaL_setmetatable(L, ENGINE_MT);
   le->e = xfer_engine_new();
   if(!le->e)
-    return luaL_error(L, "cannot create a libcurl multi handle");
+    return luaL_error(L, "out of memory for an engine");
   return 1;
 }
 
@@ -96,6 +97,37 @@ static int lengine_close(lua_State *L)
     le->e = NULL;
   }
   return 0;
+}
+
+/* bedrock.curl, loaded the first time a request of this engine needs
+** libcurl (a duplex session, a proxy from the environment): 1, or 0 with
+** the reason pushed (require's own message when the module is missing). */
+static int attach_libcurl(lua_State *L, struct xfer_engine *e)
+{
+  char err[256];
+  int top = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "bedrock.curl");
+  if(lua_pcall(L, 1, 1, 0) != 0) {
+    const char *msg = lua_tostring(L, -1);
+    lua_pushfstring(L, "this request needs libcurl (bedrock.curl): %s",
+                    msg ? msg : "require failed");
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return 0;
+  }
+  if(!lua_istable(L, -1) || lua_getfield(L, -1, "backend") != LUA_TLIGHTUSERDATA) {
+    lua_settop(L, top);
+    lua_pushliteral(L, "this request needs libcurl: bedrock.curl gave no backend");
+    return 0;
+  }
+  if(xfer_engine_attach_libcurl(e, lua_touserdata(L, -1), err, sizeof(err))) {
+    lua_settop(L, top);
+    lua_pushstring(L, err);
+    return 0;
+  }
+  lua_settop(L, top);
+  return 1;
 }
 
 /* request{ method, url, headers = {"Name: value", ...}, body, stream,
@@ -175,6 +207,12 @@ static int lengine_request(lua_State *L)
     lua_pushfstring(L, "NUL byte in %s", nul);
     return 2;
   }
+  if(xfer_wants_libcurl(&o) && !xfer_engine_has_libcurl(le->e) &&
+     !attach_libcurl(L, le->e)) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
   lx->x = xfer_new(le->e, &o, err, sizeof(err));
   if(!lx->x) {
     lua_pushnil(L);
@@ -228,7 +266,7 @@ static int lengine_limits(lua_State *L)
   luaL_argcheck(L, n >= 0 && n <= 1000000, 2, "must be a count from 0 to 1000000");
   luaL_argcheck(L, idle >= 0 && idle <= 86400 * 365, 3, "must be seconds, from 0");
   if(xfer_engine_set_limits(le->e, (long)n, (long)idle))
-    return luaL_error(L, "libcurl refused the connection limits");
+    return luaL_error(L, "the engine refused the connection limits");
   return 0;
 }
 
