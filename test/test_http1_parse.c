@@ -426,6 +426,6 @@ int main(void)
   refusals();
   name_bytes();
   large_length();
-  printf("test_http1_parse: %d passed, %d failed\n", passed, failed);
+  printf("http1_parse: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
