@@ -815,6 +815,8 @@ static void conn_resume(struct conn *c)
     c->pend_len = 0;
   }
   set_events(c, EPOLLIN | (c->req_off < c->req_len ? EPOLLOUT : 0));
+  if(c->t && tls_pending(c->t))
+    svc_add(c);                 /* decrypted bytes wake no poll */
   conn_parse(c);
 }
 
