@@ -3,7 +3,8 @@
 -- 50 MB would show in the RSS figures), (c) events/s through a for loop, (d) keep-alive invokes
 -- and client CPU per invoke, (e) RSS with 100 (and 1,000) open streams, (f) a
 -- bidirectional session (lock-step and pipelined); (b) event-stream decode
--- from Lua; then boto3 and the JS SDK on the same emulator for the ratio.
+-- from Lua; (g) one invoke loop in a fresh process (CPU per invoke, peak
+-- RSS); then boto3 and the JS SDK on the same emulator for the ratio.
 local bedrock = require "bedrock"
 local core = require "bedrock.core"
 local emulator = require "spec.support.emulator"
@@ -106,24 +107,27 @@ do
   local f = io.open("/proc/self/smaps_rollup")
   if f then pss = tonumber(f:read("a"):match("\nPss:%s+(%d+)")); f:close() end
   local before, peak = open_streams(100)
-  print(string.format("(e) RSS: %.1f MiB at start (%.1f MiB of it shared-library pages: libcurl's dependencies"
-    .. " and OpenSSL; %.1f MiB anonymous%s), %.1f MiB with 100 open streams (+%.1f KiB per stream)",
+  print(string.format("(e) RSS: %.1f MiB at start (%.1f MiB of it shared-library pages: Lua, OpenSSL,"
+    .. " libdeflate, lua-cjson; %.1f MiB anonymous%s), %.1f MiB with 100 open streams (+%.1f KiB per stream)",
     base / 1024, base_file / 1024, base_anon / 1024,
     pss and string.format("; PSS %.1f MiB", pss / 1024) or "", peak / 1024, (peak - before) / 100))
   results.rss100 = peak
   -- what no Lua code of ours can lower: a fresh interpreter, then the same
-  -- after loading bedrock.core (libcurl, OpenSSL and their shared libraries)
-  -- and creating an engine (curl_global_init, a multi handle)
+  -- after loading bedrock.core (our HTTP/1.1 client, OpenSSL) and making an
+  -- engine, then after loading bedrock.curl (libcurl and its libraries,
+  -- mapped only for a duplex session or a proxy)
   local floor = io.popen((arg and arg[-1] or "lua5.4") .. [[ -e '
     local function rss() for l in io.lines("/proc/self/status") do
       local v = l:match("^VmRSS:%s+(%d+)") if v then return v end end end
     local a = rss(); local core = require "bedrock.core"; local e = core.engine()
-    io.write(a, " ", rss())' 2>/dev/null]])
-  local bare, loaded = floor:read("a"):match("(%d+) (%d+)")
+    local b = rss(); require "bedrock.curl"
+    io.write(a, " ", b, " ", rss())' 2>/dev/null]])
+  local bare, loaded, curl = floor:read("a"):match("(%d+) (%d+) (%d+)")
   floor:close()
   if bare then
-    print(string.format("    floor: %.1f MiB for a bare lua5.4, %.1f MiB once bedrock.core is loaded and an engine made"
-      .. " (libcurl and OpenSSL, before any Lua module of ours)", bare / 1024, loaded / 1024))
+    print(string.format("    floor: %.1f MiB for a bare interpreter, %.1f MiB once bedrock.core is loaded and an engine"
+      .. " made (OpenSSL, before any Lua module of ours), %.1f MiB with bedrock.curl (libcurl) as well",
+      bare / 1024, loaded / 1024, curl / 1024))
   end
   before, peak = open_streams(1000)
   print(string.format("    with 1,000 open streams: %.1f MiB (+%.1f KiB per stream)", peak / 1024, (peak - before) / 1000))
@@ -190,6 +194,17 @@ if not results.decode_mbps then
     #frames[1], results.decode_mbps))
 end
 
+-- (g) one keep-alive invoke loop in a fresh process (bench/invoke_loop.lua):
+-- its CPU per invoke, and its peak RSS, measured as the peers measure theirs
+do
+  local dir = debug.getinfo(1, "S").source:sub(2):gsub("[^/]*$", "")
+  local p = io.popen((arg and arg[-1] or "lua5.4") .. " " .. dir .. "invoke_loop.lua 3000 --report 2>&1")
+  local out = p:read("a")
+  p:close()
+  io.write("(g) ", out)
+  results.loop_rss = tonumber(out:match("peak RSS ([%d%.]+) MiB"))
+end
+
 -- the peers on the same emulator: boto3, and the AWS SDK for JavaScript v3
 -- (bench/js, installed by `make bench`); then lua-bedrock's ratio to the
 -- best peer of each figure
@@ -237,6 +252,10 @@ do
   add("%.1fx events/s (%s)", "events", results.events)
   add("%.1fx decode MB/s (%s)", "decode", results.decode_mbps)
   local rb = best("rss", true)
+  if rb and results.loop_rss then
+    parts[#parts + 1] = string.format("%.1fx less peak RSS (%.1f MiB vs %.1f MiB, %s, one client)",
+      rb.rss / results.loop_rss, results.loop_rss, rb.rss, rb.name)
+  end
   if rb and results.rss100 then
     parts[#parts + 1] = string.format("RSS %.1f MiB with 100 open streams vs %.1f MiB (%s, one client)",
       results.rss100 / 1024, rb.rss, rb.name)
