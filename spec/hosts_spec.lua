@@ -12,15 +12,7 @@ local BODY = { anthropic_version = "bedrock-2023-05-31", max_tokens = 100,
 local LUAJIT = rawget(_G, "jit") ~= nil
 local PUC51 = _VERSION == "Lua 5.1" and not LUAJIT
 
--- the file require would load for a C module (5.1 has no package.searchpath)
-local function module_file(name)
-  local rel = name:gsub("%.", "/")
-  for template in package.cpath:gmatch("[^;]+") do
-    local path = template:gsub("%?", rel)
-    local f = io.open(path, "rb")
-    if f then f:close() return path end
-  end
-end
+local module_file = child.module_file
 
 describe("Lua versions", function()
   local emu

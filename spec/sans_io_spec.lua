@@ -3,15 +3,7 @@
 -- Each check runs in a child of the interpreter running the suite.
 local child = require "spec.support.child"
 
--- the file require would load for a C module (5.1 has no package.searchpath)
-local function module_file(name)
-  local rel = name:gsub("%.", "/")
-  for template in package.cpath:gmatch("[^;]+") do
-    local path = template:gsub("%?", rel)
-    local f = io.open(path, "rb")
-    if f then f:close() return path end
-  end
-end
+local module_file = child.module_file
 
 -- prints what the child loaded: bedrock modules, and whether libcurl is mapped
 local REPORT = [[

@@ -7,15 +7,7 @@ local emulator = require "spec.support.emulator"
 
 local CLAUDE = "anthropic.claude-3-sonnet-20240229-v1:0"
 
--- the file require would load for a C module (5.1 has no package.searchpath)
-local function module_file(name)
-  local rel = name:gsub("%.", "/")
-  for template in package.cpath:gmatch("[^;]+") do
-    local path = template:gsub("%?", rel)
-    local f = io.open(path, "rb")
-    if f then f:close() return path end
-  end
-end
+local module_file = child.module_file
 
 -- Code for the child: `maps()` says whether libcurl and bedrock.curl are mapped.
 local MAPS = [[

@@ -79,4 +79,15 @@ function child.rmdir(dir)
   if dir and dir:match("^/tmp/") then os.execute("rm -rf " .. shell_quote(dir)) end
 end
 
+--- The file require would load for the C module name, from package.cpath
+-- (5.1 has no package.searchpath); nil when none is there.
+function child.module_file(name)
+  local rel = name:gsub("%.", "/")
+  for template in package.cpath:gmatch("[^;]+") do
+    local path = template:gsub("%?", rel)
+    local f = io.open(path, "rb")
+    if f then f:close() return path end
+  end
+end
+
 return child

@@ -25,12 +25,13 @@ import argparse
 import base64
 import binascii
 import json
-import os
 import socketserver
 import struct
 import sys
 import threading
 import time
+
+import serving  # spec/support/serving.py: port file, stdin watch
 
 
 def frame(headers, payload):
@@ -160,18 +161,9 @@ def main():
     server.log = args.log
     server.lock = threading.Lock()
     open(args.log, "w").close()
-    tmp = args.port_file + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("%d\n" % server.server_address[1])
-    os.replace(tmp, args.port_file)
+    serving.publish_port(args.port_file, server.server_address[1])
     if args.exit_on_stdin_eof:
-        def watch():
-            while True:
-                data = os.read(0, 4096)
-                if not data or b"quit" in data:
-                    break
-            server.shutdown()
-        threading.Thread(target=watch, daemon=True).start()
+        serving.stop_on_stdin_eof(server.shutdown)
     server.serve_forever()
     return 0
 

@@ -12,12 +12,12 @@ proxy but a server that answers every request with 307 and Location: URL +
 its path (to check that the client never follows a redirect). Standard
 library only."""
 import argparse
-import os
 import socket
 import socketserver
 import sys
-import threading
 from urllib.parse import urlsplit
+
+import serving  # spec/support/serving.py: port file, stdin watch
 
 
 class Handler(socketserver.StreamRequestHandler):
@@ -80,18 +80,9 @@ def main():
     server.log = args.log
     server.redirect = args.redirect
     open(args.log, "w").close()
-    tmp = args.port_file + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("%d\n" % server.server_address[1])
-    os.replace(tmp, args.port_file)
+    serving.publish_port(args.port_file, server.server_address[1])
     if args.exit_on_stdin_eof:
-        def watch():                 # EOF, or "quit" (other children may hold the pipe too)
-            while True:
-                data = os.read(0, 4096)
-                if not data or b"quit" in data:
-                    break
-            server.shutdown()
-        threading.Thread(target=watch, daemon=True).start()
+        serving.stop_on_stdin_eof(server.shutdown)
     server.serve_forever()
     return 0
 

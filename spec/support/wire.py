@@ -34,6 +34,8 @@ import sys
 import threading
 import time
 
+import serving  # spec/support/serving.py: port file, stdin watch
+
 
 class Handler(socketserver.BaseRequestHandler):
     def setup(self):
@@ -154,27 +156,11 @@ def main():
     server = Server(("127.0.0.1", args.port), Handler)
     server.lock = threading.Lock()
     server.conns = 0
-    tmp = args.port_file + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("%d\n" % server.server_address[1])
-    os.replace(tmp, args.port_file)
+    serving.publish_port(args.port_file, server.server_address[1])
     if args.exit_on_stdin_eof:
-        def watch():
-            while True:
-                data = os.read(0, 4096)
-                if not data or b"quit" in data:
-                    break
-            os._exit(0)
-        threading.Thread(target=watch, daemon=True).start()
+        serving.stop_on_stdin_eof(lambda: os._exit(0))
     if args.parent_pid:
-        def orphan():
-            while True:
-                time.sleep(1)
-                try:
-                    os.kill(args.parent_pid, 0)
-                except OSError:
-                    os._exit(0)
-        threading.Thread(target=orphan, daemon=True).start()
+        serving.exit_with_parent(args.parent_pid)
     server.serve_forever()
     return 0
 
