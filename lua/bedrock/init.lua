@@ -25,7 +25,7 @@ end
 
 --- An async client: the same methods as `client`'s, as coroutines; its calls yield inside
 -- `run` (or a task it spawned) and raise an `InvalidParameter` error outside it. Async
--- clients share one libcurl engine (one keep-alive pool).
+-- clients share one engine (one keep-alive pool).
 -- @function async_client
 -- @tparam[opt] table config as for `client`
 -- @treturn bedrock.api.client.Client

@@ -18,7 +18,7 @@ local credcache = require "bedrock.auth.cache"
 local errors = require "bedrock.errors"
 local retry = require "bedrock.policy.retry"
 local transport = require "bedrock.transport"
-local curl_transport = require "bedrock.transport.curl"
+local engine_transport = require "bedrock.transport.engine"
 local scheduler = require "bedrock.transport.scheduler"
 local shapes = require "bedrock.api.shapes"
 local usage = require "bedrock.policy.usage"
@@ -34,11 +34,11 @@ local decode_json = reply.json
 local find = string.find
 local encode_json = cjson.encode
 
--- The driver (how requests are made and waited on: libcurl, or nginx's
+-- The driver (how requests are made and waited on: bedrock.core's engine, or nginx's
 -- cosockets) comes from the one seam, bedrock.transport.
 
---- The pool limits of cfg as engine:limits takes them (bedrock.transport.curl).
-local pool_limits = curl_transport.pool_limits
+--- The pool limits of cfg as engine:limits takes them (bedrock.transport.engine).
+local pool_limits = engine_transport.pool_limits
 client.pool_limits = pool_limits
 
 -- -------------------------------------------------------------- parameters

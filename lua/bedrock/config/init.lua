@@ -41,7 +41,7 @@ local function is_retry_mode(v) return v == "standard" or v == "adaptive" or v =
 -- @field validate check invoke bodies against the model family's schema before sending (default true)
 -- @field budget token and cost limits (`bedrock.policy.usage.budget`)
 -- @field on_usage `function(u)` called after each recorded call (`bedrock.policy.usage.record`)
--- @field ca_file PEM file of CA certificates to trust instead of libcurl's default store
+-- @field ca_file PEM file of CA certificates to trust instead of OpenSSL's default store
 -- @field ca_path directory of hashed CA certificates, trusted as well
 -- @field max_pool_connections connections open at once (default 64); calls past it queue, they do not fail
 -- @field idle_connection_timeout seconds a kept-alive connection may stay idle before it is closed (default 60)
@@ -85,14 +85,14 @@ local fields = {
 -- stall everything else. 64 lets many streams run side by side and stays
 -- far below the usual limit of 1024 descriptors (ulimit -n).
 config.MAX_POOL_CONNECTIONS = 64
---- Seconds a connection may sit idle and still be reused (libcurl's
--- CURLOPT_MAXAGE_CONN; the AWS SDK for Java's connectionMaxIdleTime is 60 s).
+--- Seconds a connection may sit idle and still be reused (the AWS SDK for
+-- Java's connectionMaxIdleTime is 60 s).
 config.IDLE_CONNECTION_TIMEOUT = 60
 
 --- The largest reply body kept: Bedrock's replies are JSON of a few KiB to a
 -- few MiB; the largest are image models' base64 images (a handful of
 -- 2048-pixel PNGs, tens of MiB). Decoding holds the body about three times
--- over (libcurl's buffer, the Lua string, the decoded table).
+-- over (the transfer's buffer, the Lua string, the decoded table).
 config.MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 config.fields = fields
 

@@ -1,6 +1,6 @@
 --- One small HTTP exchange for the credential providers (STS, IMDS, the
 -- container endpoint, the SSO portal), over the caller's transport (the
--- libcurl engine, or nginx's cosockets inside nginx: bedrock.transport).
+-- C engine, or nginx's cosockets inside nginx: bedrock.transport).
 -- The caller's driver decides how to wait: a sync client pumps its
 -- own engine; an async client yields its task to the scheduler, so other
 -- tasks keep running while the credentials are fetched.

@@ -1,16 +1,16 @@
 --- The transport seam: the one place that decides how a client does HTTP.
 -- Inside nginx (OpenResty, or nginx with lua-nginx-module) in a phase where
 -- cosockets work, requests go over ngx.socket.tcp (bedrock.transport.ngx)
--- and waiting yields to nginx; everywhere else they go through the libcurl
--- engine (bedrock.transport.curl). Clients, streams and the credential
--- providers only ever see a driver (see bedrock.transport.curl for its
+-- and waiting yields to nginx; everywhere else they go through the C
+-- engine of bedrock.core (bedrock.transport.engine). Clients, streams and the credential
+-- providers only ever see a driver (see bedrock.transport.engine for its
 -- shape), so retries, credentials, errors and validation are the same code
 -- on both.
 --
 -- The choice is made at each request, not when a client is made: a client
 -- built at module load or in init_by_lua* still uses cosockets in the
 -- content phase.
-local curl = require "bedrock.transport.curl"
+local engine = require "bedrock.transport.engine"
 
 local transport = {}
 
@@ -20,14 +20,14 @@ local cosocket_phases = {
   ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true, preread = true,
 }
 
---- "ngx" when the calling code can use nginx cosockets, else "curl".
+--- "ngx" when the calling code can use nginx cosockets, else "engine".
 function transport.kind()
   local n = rawget(_G, "ngx")
   if type(n) == "table" and type(n.get_phase) == "function" and type(n.socket) == "table"
       and cosocket_phases[n.get_phase()] then
     return "ngx"
   end
-  return "curl"
+  return "engine"
 end
 
 --- Whether the process is an nginx worker at all (whatever the phase).
@@ -37,14 +37,14 @@ function transport.in_nginx()
 end
 
 -- A driver that asks, at every request, which transport the caller can use.
--- fallback() makes the libcurl driver for phases without cosockets (init_by_lua*,
+-- fallback() makes the engine driver for phases without cosockets (init_by_lua*,
 -- init_worker_by_lua*, set_by_lua*, log_by_lua*...), where nginx cannot yield.
 local function switching(fallback)
   local ngx_transport = require "bedrock.transport.ngx"
-  local curl_driver
+  local engine_driver
   local function other()
-    curl_driver = curl_driver or fallback()
-    return curl_driver
+    engine_driver = engine_driver or fallback()
+    return engine_driver
   end
   return {
     engine = function()
@@ -56,38 +56,38 @@ local function switching(fallback)
       return other().wait(x)
     end,
     poke = function()
-      if curl_driver and curl_driver.poke then curl_driver.poke() end
+      if engine_driver and engine_driver.poke then engine_driver.poke() end
     end,
     sleep = function(seconds)
       if transport.kind() == "ngx" then return ngx.sleep(seconds) end
       return other().sleep(seconds)
     end,
     close = function()
-      if curl_driver and curl_driver.close then curl_driver.close() end
+      if engine_driver and engine_driver.close then engine_driver.close() end
     end,
     yields = true,   -- waiting lets other work run (nginx requests, or bedrock tasks)
   }
 end
 
 --- The driver of a sync client (bedrock.client); cfg: its config (the
--- libcurl engine's pool limits).
+-- engine's pool limits).
 function transport.sync_driver(cfg)
-  if transport.in_nginx() then return switching(function() return curl.sync_driver(cfg) end) end
-  return curl.sync_driver(cfg)
+  if transport.in_nginx() then return switching(function() return engine.sync_driver(cfg) end) end
+  return engine.sync_driver(cfg)
 end
 
 --- The driver of an async client (bedrock.async_client). Inside nginx an
 -- async client is a sync one: every call already yields to nginx, and
 -- bedrock.run / bedrock.spawn map onto ngx.thread (bedrock.transport.scheduler).
 function transport.async_driver()
-  if transport.in_nginx() then return switching(curl.sync_driver) end
-  return curl.async_driver
+  if transport.in_nginx() then return switching(engine.sync_driver) end
+  return engine.async_driver
 end
 
 --- The driver for HTTP made outside any client (credential providers).
 function transport.default_driver()
-  if transport.in_nginx() then return switching(curl.sync_driver) end
-  return curl.default_driver()
+  if transport.in_nginx() then return switching(engine.sync_driver) end
+  return engine.default_driver()
 end
 
 return transport

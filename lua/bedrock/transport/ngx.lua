@@ -1,6 +1,6 @@
 --- The nginx transport: HTTP/1.1 over ngx.socket.tcp, for code running in
 -- an nginx worker (OpenResty, or nginx with lua-nginx-module) in a phase
--- with cosockets. Its transfers answer the same questions as the libcurl
+-- with cosockets. Its transfers answer the same questions as the C
 -- engine's (state, status, headers, body, next_event, error, close), so the
 -- client, its streams, the retry policy and the credential providers run
 -- unchanged over it. Waiting on a transfer reads from the socket, which
@@ -9,17 +9,17 @@
 --
 -- TLS: sslhandshake with the endpoint's host as SNI and certificate
 -- verification always on (nginx's lua_ssl_trusted_certificate is the trust
--- store; ca_file and ca_path are libcurl's and do not apply here).
+-- store; ca_file and ca_path are the engine's and do not apply here).
 -- Keep-alive: a response read to its end goes back to nginx's connection
 -- pool (setkeepalive), one pool per scheme, host and port. Timeouts: the
 -- client's connect_timeout (TCP and TLS), read_timeout (each silence) and
--- total_timeout, with the libcurl engine's error codes and phases.
+-- total_timeout, with the C engine's error codes and phases.
 -- Event streams are decoded by the C decoder, fed the bytes as they arrive.
 -- Not here: the HTTP/2 bidirectional stream (cosockets speak HTTP/1.1).
 -- Also here: bedrock.run / spawn / sleep on ngx.thread (the end of the file).
 local ngx_transport = {}
 
-local MAX_BODY = 256 * 1024 * 1024   -- a non-stream body, as the libcurl engine (XFER_MAX_BODY)
+local MAX_BODY = 256 * 1024 * 1024   -- a non-stream body, as the C engine (XFER_MAX_BODY)
 local MAX_HEAD = 64 * 1024           -- status line and headers together
 local READ_SIZE = 64 * 1024          -- one read of a body without chunks
 
@@ -70,7 +70,7 @@ local function split_url(url)
   return scheme, host, port, host_header, rest
 end
 
---- engine:request(opts) with the libcurl engine's options (method, url,
+--- engine:request(opts) with the C engine's options (method, url,
 -- headers = { "Name: value", ... } where "Name:" alone means "do not send",
 -- body, stream, connect_timeout_ms, idle_timeout_ms, total_timeout_ms, max_body_bytes;
 -- no_proxy means nothing here: cosockets use no proxy):
@@ -261,7 +261,7 @@ local function read_head(self)
       elseif headers["content-length"] then
         local n = tonumber(headers["content-length"]:match("^%d+$") or "")
         if not n then return fail(self, "ConnectionError", "a bad Content-Length: " .. headers["content-length"]:sub(1, 40)) end
-        -- a body over the cap fails before it is read, as with libcurl
+        -- a body over the cap fails before it is read, as in the C engine
         if not (self.stream and code >= 200 and code <= 299) and n > self.max_body then
           return fail(self, "ResponseTooLarge", "the response body is too large (Content-Length " .. n .. ")")
         end
@@ -357,7 +357,7 @@ end
 
 -- Feed data to the decoder so that no call holds the end of more than one
 -- frame (a frame's first 4 bytes give its length): the messages before a
--- bad frame are queued before its error, as the libcurl engine queues them.
+-- bad frame are queued before its error, as the C engine queues them.
 local byte = string.byte
 local function feed(self, data)
   local dec, q, tail = self.decoder, self.queue, self.qtail
@@ -457,7 +457,7 @@ function Transfer:error()
   return self.err_code, self.err_detail, self.err_sub
 end
 
---- The next queued event-stream message, as the libcurl transfer's
+--- The next queued event-stream message, as the C engine's transfer's
 -- next_event gives it: "event", type, payload, false | "exception", type,
 -- payload | message type, error code, error message | nothing.
 function Transfer:next_event()

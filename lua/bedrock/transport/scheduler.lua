@@ -1,5 +1,5 @@
 --- The coroutine scheduler behind bedrock.run, bedrock.spawn and the async
--- client. One thread, one libcurl multi engine: a task that waits on a
+-- client. One thread, one engine (bedrock.core's): a task that waits on a
 -- transfer yields; the loop pumps the engine and resumes the tasks whose
 -- transfers moved, or whose timers fell due.
 local compat = require "bedrock.compat"

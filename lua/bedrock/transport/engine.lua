@@ -1,6 +1,6 @@
---- The libcurl transport: drivers over the C engine (bedrock.core's
--- engine(), a libcurl multi). A driver is how a client gets an engine and
--- waits on a transfer:
+--- The engine transport: drivers over the C engine (bedrock.core's
+-- engine(): our HTTP/1.1 client, and libcurl once a request needs it). A
+-- driver is how a client gets an engine and waits on a transfer:
 --   engine()  -> an object with request(opts) -> transfer | nil, message
 --   wait(x)   -> returns once transfer x moved (or after a while)
 --   poke()    -> moves queued input without waiting (duplex sends), optional
@@ -10,28 +10,28 @@
 -- bedrock.transport picks between these and the nginx cosocket transport.
 local scheduler = require "bedrock.transport.scheduler"
 
-local curl = {}
+local engine_transport = {}
 
-local core_module  -- bedrock.core, loaded on first use: libcurl is mapped only when it is used
+local core_module  -- bedrock.core, loaded on first use
 local function core()
   core_module = core_module or require("bedrock.core")
   return core_module
 end
 
 --- The pool limits of a client config as engine:limits takes them: a
--- count, and whole seconds (libcurl's CURLOPT_MAXAGE_CONN).
-function curl.pool_limits(cfg)
+-- count, and whole seconds.
+function engine_transport.pool_limits(cfg)
   return cfg.max_pool_connections, math.max(1, math.ceil(cfg.idle_connection_timeout))
 end
 
 --- A sync client's driver: an engine of its own, made on first use, with
 -- the pool limits of cfg (a client config; none for the providers' HTTP).
-function curl.sync_driver(cfg)
+function engine_transport.sync_driver(cfg)
   local engine
   local function get()
     if not engine then
       engine = core().engine()
-      if cfg then engine:limits(curl.pool_limits(cfg)) end
+      if cfg then engine:limits(engine_transport.pool_limits(cfg)) end
     end
     return engine
   end
@@ -46,7 +46,7 @@ function curl.sync_driver(cfg)
   }
 end
 
-curl.async_driver = {
+engine_transport.async_driver = {
   engine = function()
     scheduler.current_task("an async client call")
     return scheduler.engine()
@@ -59,13 +59,13 @@ curl.async_driver = {
 --- A driver for code that runs outside any client (the credential
 -- providers' own HTTP): inside a bedrock task it waits through the
 -- scheduler, elsewhere it pumps a private engine.
-function curl.default_driver()
+function engine_transport.default_driver()
   if scheduler.in_task() then
     return { engine = scheduler.engine, wait = scheduler.wait_transfer, sleep = scheduler.sleep }
   end
-  local d = curl.sync_driver()
+  local d = engine_transport.sync_driver()
   d.close = nil
   return d
 end
 
-return curl
+return engine_transport
