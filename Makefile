@@ -234,12 +234,12 @@ soak: all
 	$(BUSTED) --tags=soak
 
 # libFuzzer targets (fuzz/): the event-stream decoder, the SigV4 signer, the
-# JSON parser and the base64 decoder, built with clang under ASan + UBSan. `make fuzz` seeds each corpus from
+# JSON parser, the base64 decoder and the HTTP/1.x response parser, built with clang under ASan + UBSan. `make fuzz` seeds each corpus from
 # $(TESTDATA) and runs each target FUZZ_SECONDS; a crash leaves its input in
 # build/fuzz/artifacts/ and fails the target. The corpora stay in build/.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := eventstream sigv4 json base64
+FUZZ_TARGETS := eventstream sigv4 json base64 http1_parse
 FUZZ_FLAGS   := -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(WARN) -Isrc -Itest
 

@@ -26,6 +26,11 @@ fuzz/fuzz_json.c reads as its depth limit and stop point.
 OUTDIR/base64/ gets base64 texts of every length to 80 and a few long ones,
 with and without padding, and the vectors' base64 payloads.
 
+OUTDIR/http1_parse/ gets HTTP/1.x responses the way Bedrock and the
+emulator frame them (Content-Length, chunked with extensions and trailers,
+until close, 100 Continue first, HEAD, 204, HTTP/1.0), each after the flags
+byte fuzz/fuzz_http1_parse.c reads (bit 0 HEAD, bits 1-7 the piece size).
+
 The corpora are generated, not committed: `make fuzz` rebuilds them."""
 import calendar
 import hashlib
@@ -177,13 +182,39 @@ def base64_seeds(testdata, outdir):
         write(outdir, "vector-" + case, doc["payload"].encode())
 
 
+def http1_parse_seeds(testdata, outdir):
+    del testdata
+    ok = (b"HTTP/1.1 200 OK\r\nx-amzn-RequestId: 3f0c\r\nContent-Type: application/json\r\n"
+          b"X-Amzn-Bedrock-Input-Token-Count: 12\r\nContent-Length: 17\r\n\r\n{\"completion\":\"\"}")
+    chunked = (b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\nA\r\n0123456789\r\n"
+               b"0\r\nx-trailer: t\r\n\r\n")
+    responses = {
+        "length": ok,
+        "chunked": chunked,
+        "until-close": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody until the end",
+        "continue": b"HTTP/1.1 100 Continue\r\n\r\n" + ok,
+        "no-content": b"HTTP/1.1 204 No Content\r\n\r\n",
+        "http10": b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok",
+        "error": (b"HTTP/1.1 400 Bad Request\r\nx-amzn-ErrorType: ValidationException\r\n"
+                  b"Content-Length: 27\r\n\r\n{\"message\":\"bad model id\"}"),
+        "two-lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
+        "folded": b"HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\n\r\n",
+        "bare-lf": b"HTTP/1.1 200 OK\nContent-Length: 1\n\nx",
+    }
+    for name, text in sorted(responses.items()):
+        for flags in (0x00, 0x0e, 0xfe):
+            write(outdir, "%s-%02x" % (name, flags), bytes([flags]) + text)
+    write(outdir, "head-01", b"\x01" + ok[:ok.index(b"\r\n\r\n") + 4])
+
+
 def main(argv):
     if len(argv) != 3:
         sys.stderr.write(__doc__)
         return 2
     testdata, out = argv[1], argv[2]
     for name, fn in (("eventstream", eventstream_seeds), ("sigv4", sigv4_seeds), ("json", json_seeds),
-                     ("base64", base64_seeds)):
+                     ("base64", base64_seeds), ("http1_parse", http1_parse_seeds)):
         d = os.path.join(out, name)
         os.makedirs(d, exist_ok=True)
         fn(testdata, d)
