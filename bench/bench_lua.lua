@@ -83,7 +83,13 @@ client:close()
 local function open_streams(count)
   collectgarbage(); collectgarbage()
   emu:scenario(MODEL, { deltas = 2000 })
-  local aclient = bedrock.async_client(cfg)
+  -- every stream holds its connection while open: the pool must hold them
+  -- all (the default max_pool_connections, 64, would queue the 65th for
+  -- ever, as the README's Limits say)
+  local scfg = {}
+  for k, v in pairs(cfg) do scfg[k] = v end
+  scfg.max_pool_connections = count
+  local aclient = bedrock.async_client(scfg)
   local before = rss_kib()
   local peak
   bedrock.run(function()
